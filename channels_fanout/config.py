@@ -1,0 +1,146 @@
+"""The layer's settings, validated once at construction into one immutable object."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["LayerConfig"]
+
+Capacities = tuple[tuple["re.Pattern[str]", int], ...]
+
+# channels_redis keys whose meaning has no counterpart here: rejected with the reason, so a
+# migration never silently keeps an option that does nothing.
+_REJECTED = {
+    "random_prefix_length": (
+        "it only made entries unique in channels_redis' sorted sets, which this layer does not use; remove it"
+    ),
+    "on_disconnect": "use the gap signal (gap_message_type, channels_fanout.signals.gap) instead",
+    "on_reconnect": "use the gap signal (gap_message_type, channels_fanout.signals.gap) instead",
+}
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """Every option of ``FanoutChannelLayer`` with its default; see the README for each."""
+
+    hosts: tuple[Mapping[str, Any], ...] = ({"address": "redis://localhost:6379"},)
+    prefix: str = "asgi"
+    expiry: float = 60
+    group_expiry: float = 86400
+    capacity: int = 100
+    channel_capacity: Capacities = ()
+    symmetric_encryption_keys: tuple[str | bytes, ...] = ()
+    serializer_format: str = "msgpack"
+    max_message_size: int = 1024 * 1024
+    receive_grace: float = 30
+    heartbeat_interval: float = 5
+    command_timeout: float = 5
+    reconnect_max_delay: float = 1
+    gap_message_type: str | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> LayerConfig:
+        """Build the config from the CONFIG dict; a bad option raises naming the option and the fix."""
+        known = set(cls.__dataclass_fields__)
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            if key in _REJECTED:
+                raise TypeError(f"CONFIG option {key!r} is not supported by channels_fanout: {_REJECTED[key]}")
+            if key not in known:
+                raise TypeError(f"Unknown CONFIG option {key!r} for channels_fanout; known options: {sorted(known)}")
+            values[key] = value
+        return cls(**_normalise(values))
+
+
+def _normalise(values: dict[str, Any]) -> dict[str, Any]:
+    if "hosts" in values:
+        values["hosts"] = _hosts(values["hosts"])
+    if "prefix" in values:
+        prefix = values["prefix"]
+        if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", prefix):
+            raise ValueError(f"CONFIG option 'prefix' must be a non-empty string of letters, digits, '_', '.', '-', not {prefix!r}")
+    for key in ("expiry", "group_expiry", "receive_grace", "command_timeout", "reconnect_max_delay"):
+        if key in values:
+            values[key] = _number(key, values[key], allow_zero=False)
+    if "heartbeat_interval" in values:
+        values["heartbeat_interval"] = _number("heartbeat_interval", values["heartbeat_interval"], allow_zero=True)
+    for key in ("capacity", "max_message_size"):
+        if key in values:
+            values[key] = _positive_int(key, values[key])
+    if "channel_capacity" in values:
+        values["channel_capacity"] = _capacities(values["channel_capacity"])
+    if "symmetric_encryption_keys" in values:
+        values["symmetric_encryption_keys"] = _keys(values["symmetric_encryption_keys"])
+    if values.get("serializer_format", "msgpack") not in ("msgpack", "json"):
+        raise ValueError(f"CONFIG option 'serializer_format' must be 'msgpack' or 'json', not {values['serializer_format']!r}")
+    gap = values.get("gap_message_type")
+    if gap is not None and (not isinstance(gap, str) or not gap):
+        raise TypeError(f"CONFIG option 'gap_message_type' must be a message type string or None, not {gap!r}")
+    return values
+
+
+def _hosts(hosts: Any) -> tuple[Mapping[str, Any], ...]:
+    if not hosts:
+        return LayerConfig.hosts
+    if isinstance(hosts, (str, bytes)):
+        raise TypeError("CONFIG option 'hosts' must be a list of hosts, even for one host: hosts=[url]")
+    result = []
+    for entry in hosts:
+        if isinstance(entry, str):
+            if urlsplit(entry).scheme not in ("redis", "rediss", "unix"):
+                raise ValueError(f"CONFIG option 'hosts' has {entry!r}: a URL must start with redis://, rediss:// or unix://")
+            result.append({"address": entry})
+        elif isinstance(entry, (tuple, list)) and len(entry) == 2:
+            result.append({"host": entry[0], "port": int(entry[1])})
+        elif isinstance(entry, Mapping):
+            if "sentinels" in entry or "master_name" in entry:
+                raise ValueError("CONFIG option 'hosts': Sentinel hosts are not supported yet; name the master's address")
+            result.append(dict(entry))
+        else:
+            raise TypeError(
+                f"CONFIG option 'hosts' has {entry!r}: each host is a URL string, a (host, port) pair "
+                "or a dict of redis-py connection arguments"
+            )
+    return tuple(result)
+
+
+def _number(key: str, value: Any, *, allow_zero: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"CONFIG option {key!r} must be a number of seconds, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"CONFIG option {key!r} must be {'zero or more' if allow_zero else 'positive'}, not {value!r}")
+    return float(value)
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"CONFIG option {key!r} must be an integer, not {value!r}")
+    if value < 1:
+        raise ValueError(f"CONFIG option {key!r} must be at least 1, not {value!r}")
+    return value
+
+
+def _capacities(channel_capacity: Any) -> Capacities:
+    """Compile glob or regex patterns once; the first match wins, as in Channels."""
+    if not isinstance(channel_capacity, Mapping):
+        raise TypeError(f"CONFIG option 'channel_capacity' must be a dict of pattern -> capacity, not {channel_capacity!r}")
+    compiled = []
+    for pattern, capacity in channel_capacity.items():
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(fnmatch.translate(pattern))
+        compiled.append((regex, _positive_int(f"channel_capacity[{pattern!r}]", capacity)))
+    return tuple(compiled)
+
+
+def _keys(keys: Any) -> tuple[str | bytes, ...]:
+    if keys is None:
+        return ()
+    if isinstance(keys, (str, bytes)):
+        raise TypeError("CONFIG option 'symmetric_encryption_keys' must be a list of keys, even for one key")
+    if not all(isinstance(key, (str, bytes)) and key for key in keys):
+        raise TypeError("CONFIG option 'symmetric_encryption_keys' must hold non-empty str or bytes keys")
+    return tuple(keys)

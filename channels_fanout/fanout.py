@@ -1,0 +1,153 @@
+"""Local fan-out: which of this loop's inboxes a frame from a topic goes to. Synchronous, no I/O."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import envelope
+from .inbox import Inbox
+from .naming import Names
+from .serializers import Serializer
+
+__all__ = ["Fanout"]
+
+logger = logging.getLogger(__name__)
+
+UNDECODABLE_LOG_INTERVAL = 5.0
+
+
+class Fanout:
+    """Inboxes by channel, members by group (and the reverse index), and delivery into them."""
+
+    def __init__(self, names: Names, serializer: Serializer, capacity_of: Callable[[str], int]) -> None:
+        self.inboxes: dict[str, Inbox] = {}
+        self.undecodable = 0
+        self._names = names
+        self._serializer = serializer
+        self._capacity_of = capacity_of
+        self._members: dict[str, dict[str, float]] = {}  # group -> {channel: joined at (monotonic)}
+        self._groups_of: dict[str, set[str]] = {}  # channel -> groups
+        self._group_of_topic: dict[bytes, str] = {}
+        self._undecodable_logged_at = 0.0
+
+    # Inboxes
+
+    def open_inbox(self, channel: str) -> Inbox:
+        inbox = self.inboxes.get(channel)
+        if inbox is None:
+            inbox = self.inboxes[channel] = Inbox(channel, self._capacity_of(channel))
+        return inbox
+
+    def close_inbox(self, channel: str) -> tuple[Inbox | None, list[str]]:
+        """Forget ``channel``: its inbox and memberships. Returns the inbox and the groups it left."""
+        groups = list(self._groups_of.get(channel, ()))
+        for group in groups:
+            self.leave(group, channel)
+        return self.inboxes.pop(channel, None), groups
+
+    # Groups
+
+    def join(self, group: str, channel: str) -> bool:
+        """Add a membership (or refresh its age); True if it is new."""
+        members = self._members.get(group)
+        if members is None:
+            members = self._members[group] = {}
+            self._group_of_topic[self._names.group_topic(group)] = group
+        is_new = channel not in members
+        members[channel] = time.monotonic()
+        self._groups_of.setdefault(channel, set()).add(group)
+        return is_new
+
+    def leave(self, group: str, channel: str) -> bool:
+        """Remove a membership; True if it existed."""
+        members = self._members.get(group)
+        if members is None or members.pop(channel, None) is None:
+            return False
+        groups = self._groups_of.get(channel)
+        if groups is not None:
+            groups.discard(group)
+            if not groups:
+                del self._groups_of[channel]
+        if not members:
+            del self._members[group]
+            del self._group_of_topic[self._names.group_topic(group)]
+        return True
+
+    def is_member(self, group: str, channel: str) -> bool:
+        return channel in self._members.get(group, ())
+
+    def memberships(self) -> list[tuple[str, str]]:
+        return [(group, channel) for group, members in self._members.items() for channel in members]
+
+    def memberships_older_than(self, age: float) -> list[tuple[str, str]]:
+        """Memberships that ``group_expiry`` has run out on."""
+        cutoff = time.monotonic() - age
+        return [
+            (group, channel)
+            for group, members in self._members.items()
+            for channel, joined in members.items()
+            if joined < cutoff
+        ]
+
+    def channels_behind(self, topics: Iterable[bytes], inbox_topic: bytes) -> set[str]:
+        """Local channels that receive through any of ``topics`` (whom a subscription gap affects)."""
+        channels: set[str] = set()
+        for topic in topics:
+            if topic == inbox_topic:
+                channels.update(self.inboxes)
+            elif (group := self._group_of_topic.get(topic)) is not None:
+                channels.update(self._members[group])
+        return channels
+
+    # Delivery
+
+    def deliver(self, topic: bytes, data: bytes) -> list[Any] | None:
+        """Put a frame's message into every local inbox it is for, decoding it once.
+
+        Returns control frames (JOIN, LEAVE, FLUSH) for the caller to act on; a frame that is not
+        ours is counted, logged (rate-limited) and skipped.
+        """
+        try:
+            frame = envelope.unpack(data)
+            kind = frame[0]
+            if kind == envelope.GROUP:
+                self._deliver_group(topic, frame[1], frame[2])
+            elif kind == envelope.MESSAGE:
+                self.deliver_message(frame[1], frame[2], frame[3])
+            else:
+                return frame
+        except (ValueError, TypeError) as exc:
+            self._note_undecodable(topic, exc)
+        return None
+
+    def deliver_message(self, channel: str, expires_at: float, body: bytes) -> None:
+        """Queue a message for one channel, opening its inbox if need be (as any layer's send does)."""
+        if expires_at >= time.time():
+            self.open_inbox(channel).put_or_drop(self._serializer.loads(body), expires_at)
+
+    def _deliver_group(self, topic: bytes, expires_at: float, body: bytes) -> None:
+        group = self._group_of_topic.get(topic)
+        if group is None or expires_at < time.time():
+            return
+        message = self._serializer.loads(body)
+        first = True
+        for channel in self._members[group]:
+            inbox = self.inboxes.get(channel)
+            if inbox is not None:
+                # Each receiver gets a dict of its own: a handler that mutates its message must
+                # not change what the other members see.
+                inbox.put_or_drop(message if first else dict(message), expires_at)
+                first = False
+
+    def _note_undecodable(self, topic: bytes, exc: Exception) -> None:
+        self.undecodable += 1
+        now = time.monotonic()
+        if now - self._undecodable_logged_at >= UNDECODABLE_LOG_INTERVAL:
+            self._undecodable_logged_at = now
+            logger.warning(
+                "Skipped an undecodable payload on topic %r (%s); %d skipped in total",
+                topic, exc, self.undecodable,
+            )

@@ -1,0 +1,141 @@
+"""``FanoutChannelLayer``: the Channels layer API, validated here and carried out by a per-loop node."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from channels.exceptions import MessageTooLarge
+from channels.layers import BaseChannelLayer
+
+from . import signals
+from .config import LayerConfig
+from .loopthread import LoopThread, is_single_call_loop
+from .naming import Names, is_specific
+from .node import Node
+from .serializers import Serializer
+
+__all__ = ["FanoutChannelLayer"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    """A Channels layer on Redis pub/sub with one subscriber connection per process and local fan-out.
+
+    Takes the CONFIG options of ``LayerConfig`` as keyword arguments (the README lists them).
+    """
+
+    extensions = ["groups", "flush"]
+
+    def __init__(self, **options: Any) -> None:
+        config = LayerConfig.from_options(options)
+        super().__init__(expiry=config.expiry, capacity=config.capacity)
+        self.config = config
+        self.channel_capacity = list(config.channel_capacity)
+        self.group_expiry = config.group_expiry
+        self._serializer = Serializer(config.serializer_format, config.symmetric_encryption_keys)
+        self._names = Names(config.prefix)
+        self._nodes: dict[asyncio.AbstractEventLoop, Node] = {}
+        self._loop_thread = LoopThread()
+
+    # Channel layer API
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to ``channel``; ChannelFull if a local inbox or a worker queue is full."""
+        self.require_valid_channel_name(channel)
+        await self._on_node(Node.send, channel, self._encode(message))
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """Wait for the next message on ``channel`` (made by new_channel() on this loop, or a normal channel)."""
+        self.require_valid_channel_name(channel)
+        return await self._on_node(Node.receive, channel)
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A new process-specific channel name whose messages this loop receives."""
+        if not isinstance(prefix, str) or "!" in prefix:
+            raise TypeError(f"new_channel() prefix must be a channel name part without '!', not {prefix!r}")
+        channel = await self._on_node(Node.new_channel, prefix)
+        self.require_valid_channel_name(channel)
+        return channel
+
+    # Groups extension
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add ``channel`` to ``group`` in the process that owns the channel."""
+        self._require_member(group, channel)
+        await self._on_node(Node.group_add, group, channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove ``channel`` from ``group``; no message of the group reaches it after this returns."""
+        self._require_member(group, channel)
+        await self._on_node(Node.group_discard, group, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to every member of ``group``, in every process: one PUBLISH."""
+        self.require_valid_group_name(group)
+        await self._on_node(Node.group_send, group, self._encode(message))
+
+    # Flush extension
+
+    async def flush(self) -> None:
+        """Delete this layer's keys in Redis and empty every process's inboxes and memberships."""
+        await self._on_node(Node.flush)
+
+    async def close(self) -> None:
+        """Close this loop's connections and tasks, and the private loop thread; idempotent.
+
+        The layer stays usable: a later call connects again. Nodes on other running loops are
+        asked to close on their own loop.
+        """
+        loop = asyncio.get_running_loop()
+        node = self._nodes.get(loop)
+        if node is not None:
+            await node.close()
+        for other in list(self._nodes.values()):
+            if not other.loop.is_closed():
+                asyncio.run_coroutine_threadsafe(other.close(), other.loop)
+        self._loop_thread.stop()
+
+    # Internals
+
+    def _require_member(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        if not is_specific(channel):
+            raise ValueError(
+                f"Channel {channel!r} is a normal channel: groups fan out through the process that owns "
+                "a channel, and only names from new_channel() (with a '!') have one"
+            )
+
+    def _encode(self, message: dict[str, Any]) -> bytes:
+        if not isinstance(message, dict):
+            raise TypeError(f"A message must be a dict, not {type(message).__name__}")
+        body = self._serializer.dumps(message)
+        if len(body) > self.config.max_message_size:
+            raise MessageTooLarge(
+                f"The message is {len(body)} bytes encoded, over max_message_size "
+                f"({self.config.max_message_size}); send a reference to the data instead, or raise the limit"
+            )
+        return body
+
+    async def _on_node(self, method: Callable[Concatenate[Node, P], Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``method`` on this loop's node, or on the loop thread's for a single-call loop."""
+        loop = asyncio.get_running_loop()
+        if is_single_call_loop(loop):
+            return await self._loop_thread.run(self._on_node(method, *args, **kwargs))
+        node = self._nodes.get(loop)
+        if node is None:
+            node = self._nodes[loop] = Node(
+                self.config, self._serializer, self._names, self.get_capacity, self._gap, self._forget
+            )
+        return await method(node, *args, **kwargs)
+
+    def _forget(self, node: Node) -> None:
+        if self._nodes.get(node.loop) is node:
+            del self._nodes[node.loop]
+
+    def _gap(self, channels: set[str], outage: float) -> None:
+        signals.gap.send(sender=self, channels=channels, outage=outage)

@@ -1,0 +1,109 @@
+"""Normal (non-``!``) channels: one Redis list per channel, so each message reaches exactly one receiver.
+
+Pub/sub cannot do this: it copies a message to every subscriber and keeps nothing for a receiver
+that is not listening yet. A list waits up to ``expiry`` and BLPOP hands each item to one caller.
+A process pops only while one of its receivers waits, so a message never sits in the wrong process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from channels.exceptions import ChannelFull
+
+from . import envelope
+from .exceptions import ChannelLayerUnavailable
+from .fanout import Fanout
+from .hub import Hub
+from .inbox import Inbox
+from .naming import Names
+
+__all__ = ["WorkerQueues"]
+
+logger = logging.getLogger(__name__)
+
+# Server-side BLPOP timeout: how often an idle reader re-checks that a receiver still waits.
+POP_TIMEOUT = 1.0
+RETRY_DELAY = 0.5
+
+# Capacity check and push in one atomic step; the key lives as long as its newest message may.
+_PUSH = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+class WorkerQueues:
+    """Pushes to and reads from the Redis lists behind normal channels, for one event loop."""
+
+    def __init__(self, names: Names, fanout: Fanout, hub_for: Callable[[bytes], Hub], capacity_of: Callable[[str], int], expiry: float) -> None:
+        self._names = names
+        self._fanout = fanout
+        self._hub_for = hub_for
+        self._capacity_of = capacity_of
+        self._expiry = expiry
+        self._readers: dict[str, asyncio.Task[None]] = {}
+
+    async def push(self, channel: str, frame: bytes) -> None:
+        """Append ``frame`` to the channel's list; ChannelFull if it holds ``capacity`` messages."""
+        key = self._names.queue_key(channel)
+        hub = self._hub_for(key.encode())
+        capacity = self._capacity_of(channel)
+        pushed = await hub.publisher.execute("EVAL", _PUSH, 1, key, frame, capacity, int(self._expiry * 1000) + 1000)
+        if not pushed:
+            raise ChannelFull(f"Channel {channel!r} is full ({capacity} messages waiting)")
+
+    def open(self, channel: str) -> Inbox:
+        """The local inbox of ``channel``, with a reader that fills it from Redis on demand."""
+        inbox = self._fanout.open_inbox(channel)
+        if channel not in self._readers:
+            demand = asyncio.Event()
+            inbox.on_wait = demand.set
+            self._readers[channel] = asyncio.get_running_loop().create_task(
+                self._read(channel, inbox, demand), name=f"channels_fanout queue reader {channel}"
+            )
+        return inbox
+
+    def forget(self, channel: str) -> None:
+        reader = self._readers.pop(channel, None)
+        if reader is not None:
+            reader.cancel()
+
+    async def close(self) -> None:
+        readers = list(self._readers.values())
+        self._readers.clear()
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+    async def _read(self, channel: str, inbox: Inbox, demand: asyncio.Event) -> None:
+        key = self._names.queue_key(channel)
+        hub = self._hub_for(key.encode())
+        while True:
+            if not inbox.waiting or len(inbox):
+                demand.clear()
+                await demand.wait()
+                continue
+            try:
+                data = await hub.pop(key, POP_TIMEOUT)
+            except ChannelLayerUnavailable as exc:
+                logger.warning("Reading worker channel %s failed (%s); retrying", channel, exc)
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            if data is not None:
+                self._deliver(channel, data)
+
+    def _deliver(self, channel: str, data: bytes) -> None:
+        try:
+            kind, target, expires_at, body = envelope.unpack(data)
+            if kind != envelope.MESSAGE or target != channel:
+                raise ValueError("not a message frame for this channel")
+            if expires_at >= time.time():
+                self._fanout.deliver_message(channel, expires_at, body)
+        except (ValueError, TypeError) as exc:
+            logger.warning("Skipped an undecodable item in worker channel %s (%s)", channel, exc)

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+version = {}
+exec((HERE / "channels_fanout" / "version.py").read_text(), version)
+
+setup(
+    name="channels-fanout",
+    version=version["__version__"],
+    description=(
+        "A Django Channels layer on Redis pub/sub: one subscriber connection per "
+        "process, local fan-out, one PUBLISH per group_send."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["channels_fanout", "channels_fanout.*"]),
+    package_data={"channels_fanout": ["py.typed"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "channels>=4.0",
+        "redis[hiredis]>=5.0",
+        "msgpack>=1.0",
+    ],
+    extras_require={
+        "cryptography": ["cryptography>=41"],
+        "tests": [
+            "cryptography>=41",
+            "daphne>=4.0",
+            "pytest>=8",
+            "pytest-asyncio>=0.23",
+            "pytest-django>=4.8",
+            "pytest-timeout>=2.2",
+            "websockets>=12",
+            "selenium>=4.10",
+        ],
+        "benchmarks": ["channels_redis>=4.2", "daphne>=4.0", "websockets>=12"],
+    },
+    classifiers=[
+        "Framework :: Django",
+        "Programming Language :: Python :: 3",
+        "Topic :: Internet :: WWW/HTTP",
+    ],
+)

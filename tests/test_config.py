@@ -1,0 +1,70 @@
+import re
+
+import pytest
+
+from channels_fanout import FanoutChannelLayer
+from channels_fanout.config import LayerConfig
+
+
+def test_defaults_match_channels_redis():
+    config = LayerConfig.from_options({})
+    assert config.hosts == ({"address": "redis://localhost:6379"},)
+    assert (config.prefix, config.expiry, config.group_expiry, config.capacity) == ("asgi", 60, 86400, 100)
+    assert config.serializer_format == "msgpack"
+    assert config.max_message_size == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        (["redis://h:1/2"], ({"address": "redis://h:1/2"},)),
+        ([("h", 7000)], ({"host": "h", "port": 7000},)),
+        ([{"host": "h", "port": 1, "password": "p"}], ({"host": "h", "port": 1, "password": "p"},)),
+        (None, ({"address": "redis://localhost:6379"},)),
+    ],
+)
+def test_hosts_accept_urls_pairs_and_redis_py_kwargs(hosts, expected):
+    assert LayerConfig.from_options({"hosts": hosts}).hosts == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "names"),
+    [
+        ({"hosts": "redis://h"}, TypeError, "hosts"),
+        ({"hosts": ["http://h"]}, ValueError, "hosts"),
+        ({"hosts": [42]}, TypeError, "hosts"),
+        ({"capacity": "10"}, TypeError, "capacity"),
+        ({"capacity": 0}, ValueError, "capacity"),
+        ({"expiry": -1}, ValueError, "expiry"),
+        ({"expiry": True}, TypeError, "expiry"),
+        ({"group_expiry": "1d"}, TypeError, "group_expiry"),
+        ({"prefix": ""}, ValueError, "prefix"),
+        ({"prefix": "a b"}, ValueError, "prefix"),
+        ({"serializer_format": "pickle"}, ValueError, "serializer_format"),
+        ({"channel_capacity": [("a", 1)]}, TypeError, "channel_capacity"),
+        ({"channel_capacity": {"a*": 0}}, ValueError, "channel_capacity"),
+        ({"symmetric_encryption_keys": "secret"}, TypeError, "symmetric_encryption_keys"),
+        ({"max_message_size": 1.5}, TypeError, "max_message_size"),
+        ({"gap_message_type": 3}, TypeError, "gap_message_type"),
+        ({"random_prefix_length": 12}, TypeError, "random_prefix_length"),
+        ({"on_disconnect": print}, TypeError, "on_disconnect"),
+        ({"capactiy": 10}, TypeError, "capactiy"),
+    ],
+)
+def test_bad_option_fails_at_construction_naming_the_option(options, error, names):
+    with pytest.raises(error, match=re.escape(repr(names)) + "|" + re.escape(names)):
+        FanoutChannelLayer(**options)
+
+
+def test_channel_capacity_is_compiled_once_and_first_match_wins():
+    layer = FanoutChannelLayer(capacity=7, channel_capacity={"http.*": 3, re.compile(r"^ws\."): 5, "*": 9})
+    assert layer.get_capacity("http.request") == 3
+    assert layer.get_capacity("ws.x") == 5
+    assert layer.get_capacity("other") == 9
+    assert all(hasattr(pattern, "match") for pattern, _ in layer.channel_capacity)
+
+
+def test_config_is_immutable():
+    config = LayerConfig.from_options({})
+    with pytest.raises(AttributeError):
+        config.capacity = 5  # type: ignore[misc]
