@@ -39,7 +39,7 @@ class Serializer:
             if self._crypter is not None:
                 data = self._crypter.decrypt(data)
             if self.format == "msgpack":
-                message = msgpack.unpackb(data, raw=False)
+                message = msgpack.unpackb(data, raw=False, strict_map_key=False)
             else:
                 message = json.loads(data)
         except Exception as exc:  # msgpack, json and cryptography each raise their own types
