@@ -18,6 +18,7 @@ from .naming import Names, client_id_of, is_specific
 from .queues import WorkerQueues
 from .serializers import Serializer
 from .sharding import shard_of
+from .shutdown import on_reactor_shutdown
 
 __all__ = ["Node"]
 
@@ -69,6 +70,7 @@ class Node:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._guard = self.loop.create_task(self._close_with_loop(), name="channels_fanout loop guard")
+        self._forget_shutdown = on_reactor_shutdown(self.loop, self.close)
 
     def hub_for(self, name: bytes) -> Hub:
         return self.hubs[shard_of(name, len(self.hubs))]
@@ -148,6 +150,7 @@ class Node:
             return
         self._closed = True
         self._on_closed(self)
+        self._forget_shutdown()
         tasks = [task for task in (self._guard, self._subscribing, self._janitor, *self._tasks) if task is not None]
         current = asyncio.current_task()
         for task in tasks:
@@ -157,6 +160,7 @@ class Node:
         await self.queues.close()
         for hub in self.hubs:
             await hub.close()
+        logger.info("Closed the channel layer's tasks and connections of client %s", self.client_id)
 
     # Receiving side: started by the first new_channel, receive or local group_add
 

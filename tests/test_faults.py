@@ -1,0 +1,192 @@
+"""Faults, for real: Redis killed and restarted, connections killed, a server that stops answering."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+
+from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
+from tests.helpers import eventually, numsub, pubsub_clients
+
+FAST = {"heartbeat_interval": 0.3, "reconnect_max_delay": 0.2, "command_timeout": 1}
+
+
+@pytest.fixture
+async def make_fault_layer(private_redis):
+    layers = []
+
+    def make(**options):
+        layer = FanoutChannelLayer(hosts=[private_redis.url], **{**FAST, **options})
+        layers.append(layer)
+        return layer
+
+    yield make
+    for layer in layers:
+        await asyncio.wait_for(layer.close(), 5)
+
+
+async def flows_again(sender, receiver, channel, group, timeout=5.0):
+    """Send directly and to the group until both arrive; returns seconds taken."""
+    start = time.monotonic()
+    got = set()
+    while got != {"direct", "group"}:
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"messages did not flow again within {timeout}s (got {got})")
+        try:
+            await sender.send(channel, {"type": "direct"})
+            await sender.group_send(group, {"type": "group"})
+        except ChannelLayerUnavailable:
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            while True:
+                got.add((await asyncio.wait_for(receiver.receive(channel), 0.2))["type"])
+        except asyncio.TimeoutError:
+            pass
+    return time.monotonic() - start
+
+
+async def test_redis_restart_keeps_receivers_waiting_and_delivery_resumes(make_fault_layer, private_redis):
+    receiver, sender = make_fault_layer(), make_fault_layer()
+    channel = await receiver.new_channel()
+    await receiver.group_add("room", channel)
+    await flows_again(sender, receiver, channel, "room")  # warm: both connections open
+    waiting = asyncio.create_task(receiver.receive(channel))
+
+    private_redis.kill()
+    started = time.monotonic()
+    with pytest.raises(ChannelLayerUnavailable):
+        await sender.group_send("room", {"type": "lost"})
+    with pytest.raises(ChannelLayerUnavailable):
+        await sender.send(channel, {"type": "lost"})
+    assert time.monotonic() - started < 2  # promptly, no hang
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # the consumer's receive() keeps waiting, no exception
+
+    private_redis.start()
+    waiting.cancel()
+    took = await flows_again(sender, receiver, channel, "room")
+    assert took < 2
+    with private_redis.client() as client:
+        assert numsub(client, "asgi:group:room") == 1
+        assert len(pubsub_clients(client)) == 1
+
+
+async def test_killed_subscriber_connection_is_replaced_and_resubscribed(make_fault_layer, private_redis):
+    receiver, sender = make_fault_layer(), make_fault_layer()
+    channel = await receiver.new_channel()
+    await receiver.group_add("room", channel)
+    with private_redis.client() as client:
+        old = {c["id"] for c in pubsub_clients(client)}
+        assert client.client_kill_filter(_type="pubsub") == 1
+        await eventually(lambda: {c["id"] for c in pubsub_clients(client)} - old)
+        await eventually(lambda: numsub(client, "asgi:group:room") == 1)
+    assert await flows_again(sender, receiver, channel, "room") < 2
+
+
+async def test_half_open_connection_is_detected_by_the_heartbeat(make_fault_layer, private_redis):
+    receiver, sender = make_fault_layer(), make_fault_layer()
+    channel = await receiver.new_channel()
+    await receiver.group_add("room", channel)
+    hub = next(iter(receiver._nodes.values())).hubs[0]
+    reconnects = hub.reconnects
+    # The server stops answering without closing anything: what a dead peer behind a NAT looks like.
+    with private_redis.client() as client:
+        client.client_pause(1500)
+        started = time.monotonic()
+        await eventually(lambda: hub.reconnects > reconnects, timeout=6)
+        assert time.monotonic() - started < 5
+    assert await flows_again(sender, receiver, channel, "room") < 2
+
+
+async def test_gap_is_signalled_to_affected_channels_that_asked_for_it(make_fault_layer, private_redis):
+    receiver, sender = make_fault_layer(gap_message_type="layer.gap"), make_fault_layer()
+    member, bystander = await receiver.new_channel(), await receiver.new_channel()
+    await receiver.group_add("room", member)
+    signalled = []
+
+    def on_gap(sender, channels, outage, **kwargs):
+        signalled.append((sender, channels, outage))
+
+    signals.gap.connect(on_gap)
+    try:
+        private_redis.restart()
+        gap = await asyncio.wait_for(receiver.receive(member), 5)
+        assert gap["type"] == "layer.gap" and gap["outage"] > 0
+        # The inbox topic was lost too, so every local channel hears of it, once.
+        assert (await asyncio.wait_for(receiver.receive(bystander), 2))["type"] == "layer.gap"
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(receiver.receive(member), 0.3)
+        await eventually(lambda: signalled)
+        assert signalled[0][0] is receiver and {member, bystander} <= signalled[0][1]
+    finally:
+        signals.gap.disconnect(on_gap)
+    assert await flows_again(sender, receiver, channel=member, group="room") < 2
+
+
+async def test_gap_message_is_off_by_default(make_fault_layer, private_redis, caplog):
+    receiver, sender = make_fault_layer(), make_fault_layer()
+    channel = await receiver.new_channel()
+    await receiver.group_add("room", channel)
+    private_redis.restart()
+    await flows_again(sender, receiver, channel, "room")
+    await eventually(lambda: any("Resubscribed" in r.getMessage() for r in caplog.records))
+    await sender.send(channel, {"type": "plain"})
+    assert (await asyncio.wait_for(receiver.receive(channel), 2))["type"] == "plain"
+
+
+async def test_slow_consumer_does_not_hold_back_a_hundred_fast_ones(make_fault_layer, private_redis):
+    receiver, sender = make_fault_layer(capacity=100), make_fault_layer()
+    slow = await receiver.new_channel()
+    fast = [await receiver.new_channel() for _ in range(100)]
+    for channel in [slow, *fast]:
+        await receiver.group_add("busy", channel)
+    counts = dict.fromkeys(fast, 0)
+
+    async def consume(channel):
+        while True:
+            await receiver.receive(channel)
+            counts[channel] += 1
+
+    consumers = [asyncio.create_task(consume(channel)) for channel in fast]
+    with private_redis.client() as client:
+        subscriber_ids = {c["id"] for c in pubsub_clients(client)}
+        for batch in range(100):
+            await asyncio.gather(*(sender.group_send("busy", {"type": "m", "pad": "x" * 100}) for _ in range(100)))
+        await eventually(lambda: min(counts.values()) >= 10_000, timeout=30, interval=0.1)
+        assert {c["id"] for c in pubsub_clients(client)} == subscriber_ids  # never disconnected
+    for task in consumers:
+        task.cancel()
+    await asyncio.gather(*consumers, return_exceptions=True)
+    inbox = next(iter(receiver._nodes.values())).fanout.inboxes[slow]
+    assert len(inbox) == 100 and inbox.dropped == 10_000 - 100
+
+
+async def test_ten_thousand_concurrent_group_sends_from_one_loop(make_fault_layer, private_redis):
+    sender = make_fault_layer()
+    with private_redis.client() as client:
+        before = int(client.info("stats")["total_connections_received"])
+        await asyncio.gather(*(sender.group_send("storm", {"type": "m", "n": n}) for n in range(10_000)))
+        opened = int(client.info("stats")["total_connections_received"]) - before
+        assert int(client.info("commandstats")["cmdstat_publish"]["calls"]) == 10_000
+    assert opened <= 2
+
+
+async def test_cancelled_receives_during_an_outage_lose_nothing_delivered_before(make_fault_layer, private_redis):
+    receiver, sender = make_fault_layer(), make_fault_layer()
+    channel = await receiver.new_channel()
+    for n in range(5):
+        await sender.send(channel, {"n": n})
+    await eventually(lambda: len(next(iter(receiver._nodes.values())).fanout.inboxes[channel]) == 5)
+    private_redis.kill()
+    received = []
+    while len(received) < 5:
+        try:
+            received.append((await asyncio.wait_for(receiver.receive(channel), 0.01))["n"])
+        except asyncio.TimeoutError:
+            pass
+    assert received == list(range(5))
+    private_redis.start()
