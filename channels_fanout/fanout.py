@@ -9,7 +9,7 @@ from typing import Any
 
 from . import envelope
 from .inbox import Inbox
-from .naming import Names
+from .naming import Names, client_id_of, is_specific
 from .serializers import Serializer
 
 __all__ = ["Fanout"]
@@ -22,12 +22,13 @@ UNDECODABLE_LOG_INTERVAL = 5.0
 class Fanout:
     """Inboxes by channel, members by group (and the reverse index), and delivery into them."""
 
-    def __init__(self, names: Names, serializer: Serializer, capacity_of: Callable[[str], int]) -> None:
+    def __init__(self, names: Names, serializer: Serializer, capacity_of: Callable[[str], int], owner: str) -> None:
         self.inboxes: dict[str, Inbox] = {}
         self.undecodable = 0
         self._names = names
         self._serializer = serializer
         self._capacity_of = capacity_of
+        self._owner = owner  # client id of the node: direct messages for other names are foreign
         self._members: dict[str, dict[str, float]] = {}  # group -> {channel: joined at (monotonic)}
         self._groups_of: dict[str, set[str]] = {}  # channel -> groups
         self._group_of_topic: dict[bytes, str] = {}
@@ -116,6 +117,8 @@ class Fanout:
             if kind == envelope.GROUP:
                 self._deliver_group(topic, frame[1], frame[2])
             elif kind == envelope.MESSAGE:
+                if not (isinstance(frame[1], str) and is_specific(frame[1]) and client_id_of(frame[1]) == self._owner):
+                    raise ValueError(f"a message for {frame[1]!r}, which is not a channel of this process")
                 self.deliver_message(frame[1], frame[2], frame[3])
             else:
                 return frame

@@ -50,6 +50,13 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message on ``channel`` (made by new_channel() on this loop, or a normal channel)."""
+        # Hot path: a consumer receives on its open inbox over and over; its name was checked when
+        # the inbox was opened, and a loop with a node is never a single-call loop.
+        node = self._nodes.get(asyncio.get_running_loop())
+        if node is not None and type(channel) is str:
+            inbox = node.fanout.inboxes.get(channel)
+            if inbox is not None:
+                return await inbox.get()
         self.require_valid_channel_name(channel)
         return await self._on_node(Node.receive, channel)
 

@@ -51,7 +51,7 @@ class Node:
         self._names = names
         self._on_gap_callback = on_gap
         self._on_closed = on_closed
-        self.fanout = Fanout(names, serializer, capacity_of)
+        self.fanout = Fanout(names, serializer, capacity_of, self.client_id)
         self.hubs = [
             Hub(
                 host,

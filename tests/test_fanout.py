@@ -10,7 +10,7 @@ SERIALIZER = Serializer()
 
 
 def make_fanout(capacity: int = 10) -> Fanout:
-    return Fanout(NAMES, SERIALIZER, lambda channel: capacity)
+    return Fanout(NAMES, SERIALIZER, lambda channel: capacity, owner="a")
 
 
 def group_frame(message: dict) -> bytes:
@@ -87,3 +87,10 @@ def test_channels_behind_a_topic():
     inbox_topic = NAMES.inbox_topic("a")
     assert fanout.channels_behind([NAMES.group_topic("g")], inbox_topic) == {"a!2"}
     assert fanout.channels_behind([inbox_topic], inbox_topic) == {"a!1", "a!2"}
+
+
+def test_direct_message_for_a_channel_of_another_process_is_foreign():
+    fanout = make_fanout()
+    frame = envelope.pack(envelope.MESSAGE, "specific.b!1", time.time() + 60, SERIALIZER.dumps({}))
+    fanout.deliver(NAMES.inbox_topic("a"), frame)
+    assert fanout.inboxes == {} and fanout.undecodable == 1
