@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class ChatConfig(AppConfig):
+    """The chat app; connects the membership signals that keep open connections' groups current."""
+
+    name = "testproject.chat"
+    label = "chat"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the receivers)

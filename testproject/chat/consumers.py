@@ -1,0 +1,114 @@
+"""The chat's WebSocket consumer: routes frames to the services and layer events to the client, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import AbstractBaseUser
+
+from . import groups, protocol, services
+from .exceptions import ChatError
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    """One connection serving all of a user's rooms: it is in the user's group and in each room's group."""
+
+    user: AbstractBaseUser | None
+    rooms: set[str]
+
+    async def connect(self) -> None:
+        self.user = None
+        self.rooms = set()
+        await self.accept()
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            await self.sign_in(user)
+
+    async def disconnect(self, code: int) -> None:
+        if self.user is not None:
+            await self.channel_layer.group_discard(groups.user_group(self.user.pk), self.channel_name)
+        for room in list(self.rooms):
+            await self.leave_room(room)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Decode here rather than in the base class, so a bad frame gets a reply and close code 4003, not a crash."""
+        try:
+            content = protocol.decode_frame(text_data, bytes_data)
+        except protocol.ProtocolError as exc:
+            await self.send_json(exc.reply())
+            await self.close(code=protocol.UNSUPPORTED_DATA)
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        try:
+            command = protocol.parse_command(content, authenticated=self.user is not None)
+        except protocol.ProtocolError as exc:
+            await self.send_json(exc.reply())
+            return
+        try:
+            match command:
+                case protocol.Authenticate():
+                    await self.authenticate(command)
+                case protocol.SelectRoom():
+                    await self.select_room(command)
+                case protocol.NewMessage():
+                    await self.new_message(command)
+        except ChatError as exc:
+            await self.send_json(protocol.error(command.uuid, command.action, str(exc)))
+
+    # Client actions
+
+    async def authenticate(self, command: protocol.Authenticate) -> None:
+        user = await database_sync_to_async(services.user_for_token)(command.token)
+        if user is None:
+            await self.send_json(protocol.error(command.uuid, command.action, protocol.INVALID_TOKEN))
+            return
+        if self.user is not None and self.user.pk != user.pk:
+            await self.send_json(protocol.error(command.uuid, command.action, protocol.ALREADY_AUTHENTICATED))
+            return
+        if self.user is None:
+            await self.sign_in(user)
+        await self.send_json(protocol.success(command.uuid, command.action))
+
+    async def select_room(self, command: protocol.SelectRoom) -> None:
+        room, messages = await database_sync_to_async(services.room_history)(self.user, command.room)
+        await self.send_json(protocol.success(command.uuid, command.action, room=room.pk.hex, room_messages=messages))
+
+    async def new_message(self, command: protocol.NewMessage) -> None:
+        # No direct reply: this connection is in the room's group and gets the broadcast like every other.
+        await database_sync_to_async(services.post_message)(self.user, command.room, command.text, command.uuid)
+
+    # Layer events
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        """A room's message; dropped if this connection left the room after it was queued here."""
+        if event["room"] in self.rooms:
+            await self.send_json(protocol.new_message(event["uuid"], event["room"], event["message"]))
+
+    async def chat_membership(self, event: dict[str, Any]) -> None:
+        """The user joined or left a room: follow its group from now on, and tell the page."""
+        if event["member"]:
+            await self.join_room(event["room"])
+        else:
+            await self.leave_room(event["room"])
+        await self.send_json(protocol.membership(event["room"], event["title"], event["member"]))
+
+    # Groups
+
+    async def sign_in(self, user: AbstractBaseUser) -> None:
+        """Join the user's group before reading their rooms, so a membership change in between is not lost."""
+        self.user = user
+        await self.channel_layer.group_add(groups.user_group(user.pk), self.channel_name)
+        for room in await database_sync_to_async(services.rooms_of)(user):
+            await self.join_room(room.pk.hex)
+
+    async def join_room(self, room: str) -> None:
+        await self.channel_layer.group_add(groups.room_group(room), self.channel_name)
+        self.rooms.add(room)
+
+    async def leave_room(self, room: str) -> None:
+        self.rooms.discard(room)
+        await self.channel_layer.group_discard(groups.room_group(room), self.channel_name)

@@ -1,0 +1,49 @@
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from ...models import ApiToken, ChatRoom
+
+USERS = ["alice", "bob", "carol"]
+ROOMS = {"General": USERS, "Alice and Bob": ["alice", "bob"], "Carol's notes": ["carol"]}
+
+
+class Command(BaseCommand):
+    help = "Create the demo users (with a password to log in with) and rooms; print logins, tokens and room ids."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--password", default="demo", help='The demo users\' password (default "demo").')
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the demo is served, for the hints.")
+
+    def handle(self, *args: Any, password: str, url: str, **options: Any) -> None:
+        with transaction.atomic():
+            users = {name: self.demo_user(name, password) for name in USERS}
+            rooms = {title: self.demo_room(title, [users[name] for name in names]) for title, names in ROOMS.items()}
+            tokens = {name: ApiToken.objects.get_or_create(user=user)[0].key for name, user in users.items()}
+        out = self.stdout.write
+        out(f"Open {url}/ and log in as {', '.join(USERS)} with the password {password!r}.")
+        out("\nAPI tokens (the WebSocket 'authenticate' action, or the HTTP API):")
+        for name, token in tokens.items():
+            out(f"  {name:<6} {token}")
+        out("\nRooms:")
+        for title, room in rooms.items():
+            out(f"  {room.pk.hex}  {title} ({', '.join(ROOMS[title])})")
+        out("\nPost to General as alice from the shell:")
+        out(
+            f"  curl -X POST -H 'Authorization: Token {tokens['alice']}' -H 'Content-Type: application/json' "
+            f"""-d '{{"text": "Hello from curl"}}' {url}/api/rooms/{rooms['General'].pk.hex}/messages/"""
+        )
+
+    def demo_user(self, name: str, password: str) -> Any:
+        user, _ = get_user_model().objects.get_or_create(username=name)
+        user.set_password(password)
+        user.save()
+        return user
+
+    def demo_room(self, title: str, members: list[Any]) -> ChatRoom:
+        # Reused by title, so running the command again adds nobody twice and changes no room id.
+        room = ChatRoom.objects.filter(title=title).first() or ChatRoom.objects.create(title=title)
+        room.members.add(*members)
+        return room

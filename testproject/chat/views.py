@@ -1,0 +1,52 @@
+"""The chat page (a login form until the visitor logs in) and the HTTP endpoint that posts a message."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import services
+from .exceptions import InvalidText, NotAMember, RoomNotFound
+
+login = LoginView.as_view(template_name="chat/login.html")
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    """``/``: the login form, then the user's rooms, history, live messages and a box to send."""
+    if not request.user.is_authenticated:
+        return login(request)
+    rooms = [{"id": room.pk.hex, "title": room.title} for room in services.rooms_of(request.user)]
+    return render(request, "chat/chat.html", {"rooms": rooms})
+
+
+@csrf_exempt  # Authenticated by the Authorization header, never by a cookie, so there is no CSRF to guard against.
+@require_POST
+def post_message(request: HttpRequest, room: str) -> JsonResponse:
+    """``POST /api/rooms/<room>/messages/`` with ``Authorization: Token <key>`` and ``{"text"}``: 201 and the message."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    user = services.user_for_token(key.strip()) if scheme.lower() == "token" else None
+    if user is None:
+        response = JsonResponse({"error": "Send a valid API token: 'Authorization: Token <key>'"}, status=401)
+        response["WWW-Authenticate"] = "Token"
+        return response
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "text" not in body:
+        return JsonResponse({"error": 'The body must be a JSON object with the key "text"'}, status=400)
+    try:
+        message = services.post_message(user, room, body["text"], request_uuid=str(uuid.uuid4()))
+    except RoomNotFound as exc:
+        return JsonResponse({"error": str(exc)}, status=404)
+    except NotAMember as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
+    except InvalidText as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(message, status=201)
