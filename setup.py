@@ -18,7 +18,7 @@ setup(
     license="BSD-3-Clause",
     packages=find_packages(include=["channels_fanout", "channels_fanout.*"]),
     package_data={"channels_fanout": ["py.typed"]},
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     install_requires=[
         "channels>=4.0",
         "redis[hiredis]>=5.0",

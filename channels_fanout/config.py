@@ -63,7 +63,9 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     if "prefix" in values:
         prefix = values["prefix"]
         if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", prefix):
-            raise ValueError(f"CONFIG option 'prefix' must be a non-empty string of letters, digits, '_', '.', '-', not {prefix!r}")
+            raise ValueError(
+                f"CONFIG option 'prefix' must be a non-empty string of letters, digits, '_', '.', '-', not {prefix!r}"
+            )
     for key in ("expiry", "group_expiry", "receive_grace", "command_timeout", "reconnect_max_delay"):
         if key in values:
             values[key] = _number(key, values[key], allow_zero=False)
@@ -77,7 +79,9 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     if "symmetric_encryption_keys" in values:
         values["symmetric_encryption_keys"] = _keys(values["symmetric_encryption_keys"])
     if values.get("serializer_format", "msgpack") not in ("msgpack", "json"):
-        raise ValueError(f"CONFIG option 'serializer_format' must be 'msgpack' or 'json', not {values['serializer_format']!r}")
+        raise ValueError(
+            f"CONFIG option 'serializer_format' must be 'msgpack' or 'json', not {values['serializer_format']!r}"
+        )
     gap = values.get("gap_message_type")
     if gap is not None and (not isinstance(gap, str) or not gap):
         raise TypeError(f"CONFIG option 'gap_message_type' must be a message type string or None, not {gap!r}")
@@ -89,7 +93,7 @@ def _hosts(hosts: Any) -> tuple[Mapping[str, Any], ...]:
         return LayerConfig.hosts
     if isinstance(hosts, (str, bytes)):
         raise TypeError("CONFIG option 'hosts' must be a list of hosts, even for one host: hosts=[url]")
-    result = []
+    result: list[dict[str, Any]] = []
     for entry in hosts:
         if isinstance(entry, str):
             if urlsplit(entry).scheme not in ("redis", "rediss", "unix"):
@@ -99,7 +103,9 @@ def _hosts(hosts: Any) -> tuple[Mapping[str, Any], ...]:
             result.append({"host": entry[0], "port": int(entry[1])})
         elif isinstance(entry, Mapping):
             if "sentinels" in entry or "master_name" in entry:
-                raise ValueError("CONFIG option 'hosts': Sentinel hosts are not supported yet; name the master's address")
+                raise ValueError(
+                    "CONFIG option 'hosts': Sentinel hosts are not supported yet; name the master's address"
+                )
             result.append(dict(entry))
         else:
             raise TypeError(
@@ -128,7 +134,9 @@ def _positive_int(key: str, value: Any) -> int:
 def _capacities(channel_capacity: Any) -> Capacities:
     """Compile glob or regex patterns once; the first match wins, as in Channels."""
     if not isinstance(channel_capacity, Mapping):
-        raise TypeError(f"CONFIG option 'channel_capacity' must be a dict of pattern -> capacity, not {channel_capacity!r}")
+        raise TypeError(
+            f"CONFIG option 'channel_capacity' must be a dict of pattern -> capacity, not {channel_capacity!r}"
+        )
     compiled = []
     for pattern, capacity in channel_capacity.items():
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(fnmatch.translate(pattern))

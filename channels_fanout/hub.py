@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
@@ -55,11 +55,12 @@ class Hub:
         self._command_timeout = command_timeout
         self._reconnect_max_delay = reconnect_max_delay
         self.client = Redis(connection_pool=self._pool(max_connections=2, socket_timeout=command_timeout))
-        self.publisher = Publisher(self.client, self.description)
+        # A factory only, for connections that are owned, not pooled: the subscriber's (no socket
+        # timeout, since an idle subscriber waits for minutes; the heartbeat catches a dead peer) and
+        # the publisher's (which sets one deadline per batch).
+        self._connection_factory = self._pool(max_connections=1, socket_timeout=None)
+        self.publisher = Publisher(self._connection_factory.make_connection, self.description, command_timeout)
         self._blocking_client: Redis | None = None
-        # A factory only: the subscriber connection is made and closed by the supervisor. No socket
-        # timeout, since an idle subscriber waits for minutes; the heartbeat catches a dead peer.
-        self._subscriber_factory = self._pool(max_connections=1, socket_timeout=None)
 
         self._wanted: dict[bytes, int] = {}  # topic -> references
         self._sent: set[bytes] = set()  # topics whose last command on this connection was SUBSCRIBE
@@ -103,7 +104,7 @@ class Hub:
             reply = await self._blocking_client.blpop([key], timeout=timeout)
         except _CONNECTION_ERRORS as exc:
             raise ChannelLayerUnavailable(f"Redis at {self.description} is unavailable: {exc}") from exc
-        return None if reply is None else reply[1]
+        return None if reply is None else cast(bytes, reply[1])
 
     # Subscriptions
 
@@ -154,7 +155,9 @@ class Hub:
             ) from None
 
     def _is_confirmed(self, topic: bytes) -> bool:
-        return topic not in self._wanted or (self._conn is not None and topic in self._sent and topic not in self._unconfirmed)
+        if topic not in self._wanted:
+            return True
+        return self._conn is not None and topic in self._sent and topic not in self._unconfirmed
 
     def _wake(self, topic: bytes) -> None:
         for waiter in self._waiters.pop(topic, ()):
@@ -190,9 +193,9 @@ class Hub:
 
     async def _supervise(self) -> None:
         while True:
-            conn = self._subscriber_factory.make_connection()
+            conn: AbstractConnection = self._connection_factory.make_connection()  # type: ignore[no-untyped-call]
             try:
-                await asyncio.wait_for(conn.connect(), self._command_timeout)
+                await asyncio.wait_for(conn.connect(), self._command_timeout)  # type: ignore[no-untyped-call]
                 await self._serve(conn)
             except _CONNECTION_ERRORS as exc:
                 self._log_down(exc)
@@ -265,6 +268,9 @@ class Hub:
                     self._on_message(reply[1], reply[2])
                 except Exception:  # a bad payload must never stop delivery to everyone else
                     logger.exception("Delivering a message from topic %r failed", reply[1])
+                # read_response returns buffered replies without yielding: let the receivers run
+                # before the next one, or a burst larger than an inbox's capacity would overflow it.
+                await asyncio.sleep(0)
             elif kind == b"subscribe":
                 self._confirm(reply[1])
 
@@ -287,7 +293,8 @@ class Hub:
         self.reconnects += 1
         if topics:
             logger.warning(
-                "Resubscribed to %d topics on %s after %.2fs without a subscription; messages published meanwhile are lost",
+                "Resubscribed to %d topics on %s after %.2fs without a subscription; "
+                "messages published meanwhile are lost",
                 len(topics), self.description, outage,
             )
             self._on_gap(topics, outage)

@@ -102,7 +102,7 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         if node is not None:
             await node.close()
         for other in list(self._nodes.values()):
-            if not other.loop.is_closed():
+            if other.loop.is_running():
                 asyncio.run_coroutine_threadsafe(other.close(), other.loop)
         self._loop_thread.stop()
 
@@ -128,7 +128,9 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             )
         return body
 
-    async def _on_node(self, method: Callable[Concatenate[Node, P], Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def _on_node(
+        self, method: Callable[Concatenate[Node, P], Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Run ``method`` on this loop's node, or on the loop thread's for a single-call loop."""
         loop = asyncio.get_running_loop()
         if is_single_call_loop(loop):

@@ -41,7 +41,14 @@ return 1
 class WorkerQueues:
     """Pushes to and reads from the Redis lists behind normal channels, for one event loop."""
 
-    def __init__(self, names: Names, fanout: Fanout, hub_for: Callable[[bytes], Hub], capacity_of: Callable[[str], int], expiry: float) -> None:
+    def __init__(
+        self,
+        names: Names,
+        fanout: Fanout,
+        hub_for: Callable[[bytes], Hub],
+        capacity_of: Callable[[str], int],
+        expiry: float,
+    ) -> None:
         self._names = names
         self._fanout = fanout
         self._hub_for = hub_for

@@ -16,7 +16,9 @@ __all__ = ["Serializer"]
 class Serializer:
     """Encodes one message dict to bytes and back; the same instance serves every loop."""
 
-    def __init__(self, serializer_format: str = "msgpack", symmetric_encryption_keys: Sequence[str | bytes] = ()) -> None:
+    def __init__(
+        self, serializer_format: str = "msgpack", symmetric_encryption_keys: Sequence[str | bytes] = ()
+    ) -> None:
         self.format = serializer_format
         self._crypter = _crypter(symmetric_encryption_keys) if symmetric_encryption_keys else None
 

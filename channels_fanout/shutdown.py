@@ -15,7 +15,9 @@ from typing import Any
 __all__ = ["on_reactor_shutdown"]
 
 
-def on_reactor_shutdown(loop: asyncio.AbstractEventLoop, close: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+def on_reactor_shutdown(
+    loop: asyncio.AbstractEventLoop, close: Callable[[], Coroutine[Any, Any, None]]
+) -> Callable[[], None]:
     """Run ``close()`` before a Twisted reactor driving ``loop`` shuts down; returns the undo."""
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is None or getattr(reactor, "_asyncioEventloop", None) is not loop:

@@ -35,7 +35,11 @@ async def test_bad_messages_are_rejected_before_publishing(layer, redis_server, 
             await layer.group_send("g", message)
             assert command_calls(client, "publish") - before == 1
         else:
-            for call in (layer.group_send("g", message), layer.send("specific.x!y", message), layer.send("worker", message)):
+            for call in (
+                layer.group_send("g", message),
+                layer.send("specific.x!y", message),
+                layer.send("worker", message),
+            ):
                 with pytest.raises(error, match=match):
                     await call
             assert command_calls(client, "publish") == before
@@ -54,7 +58,10 @@ async def test_oversized_message_raises_message_too_large(make_layer, redis_serv
     channel = await layer.new_channel()
     with redis_server.client() as client:
         before = command_calls(client, "publish")
-        for call in (layer.group_send("g", {"type": "x", "blob": "a" * 2000}), layer.send(channel, {"blob": "a" * 2000})):
+        for call in (
+            layer.group_send("g", {"type": "x", "blob": "a" * 2000}),
+            layer.send(channel, {"blob": "a" * 2000}),
+        ):
             with pytest.raises(MessageTooLarge, match="max_message_size"):
                 await call
         assert command_calls(client, "publish") == before
@@ -62,7 +69,9 @@ async def test_oversized_message_raises_message_too_large(make_layer, redis_serv
     assert len((await asyncio.wait_for(layer.receive(channel), 2))["blob"]) == 900
 
 
-@pytest.mark.parametrize("payload", [b"garbage", b"", envelope.pack(99, "x"), envelope.pack(envelope.GROUP, 1e18, b"\xc1\xc1")])
+@pytest.mark.parametrize(
+    "payload", [b"garbage", b"", envelope.pack(99, "x"), envelope.pack(envelope.GROUP, 1e18, b"\xc1\xc1")]
+)
 async def test_foreign_payload_on_a_topic_is_skipped_and_delivery_goes_on(make_layer, redis_server, payload):
     layer, publisher = make_layer(), make_layer()
     channel = await layer.new_channel()

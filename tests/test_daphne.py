@@ -24,7 +24,18 @@ def daphne(redis_url, tmp_path):
     port = free_port()
     log = (tmp_path / "daphne.log").open("w+")
     process = subprocess.Popen(
-        [sys.executable, "-X", "dev", "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.daphne_app:application"],
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "tests.daphne_app:application",
+        ],
         cwd=ROOT,
         env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)},
         stdout=log,

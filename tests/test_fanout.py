@@ -47,7 +47,11 @@ def test_undecodable_payload_is_counted_and_skipped(caplog):
     fanout.open_inbox("a!1")
     fanout.join("g", "a!1")
     topic = NAMES.group_topic("g")
-    for garbage in (b"junk", envelope.pack(envelope.GROUP, "not-a-time", b"x"), envelope.pack(envelope.GROUP, time.time() + 9, b"\xc1")):
+    for garbage in (
+        b"junk",
+        envelope.pack(envelope.GROUP, "not-a-time", b"x"),
+        envelope.pack(envelope.GROUP, time.time() + 9, b"\xc1"),
+    ):
         assert fanout.deliver(topic, garbage) is None
     assert fanout.undecodable == 3
     fanout.deliver(topic, group_frame({"ok": True}))

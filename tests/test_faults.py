@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-import redis
 
 from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
 from tests.helpers import eventually, numsub, pubsub_clients
@@ -157,7 +156,7 @@ async def test_slow_consumer_does_not_hold_back_a_hundred_fast_ones(make_fault_l
         # below would cross it several times over unless the reader drains the socket regardless.
         client.config_set("client-output-buffer-limit", "pubsub 262144 131072 1")
         subscriber_ids = {c["id"] for c in pubsub_clients(client)}
-        for batch in range(100):
+        for _ in range(100):
             await asyncio.gather(*(sender.group_send("busy", {"type": "m", "pad": "x" * 100}) for _ in range(100)))
         await eventually(lambda: min(counts.values()) >= 10_000, timeout=30, interval=0.1)
         assert {c["id"] for c in pubsub_clients(client)} == subscriber_ids  # never disconnected

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from channels.exceptions import ChannelFull, MessageTooLarge
+from channels.exceptions import ChannelFull
 
 from channels_fanout import FanoutChannelLayer
 from tests.helpers import command_calls, eventually, numsub, pubsub_clients
