@@ -106,6 +106,15 @@ class Hub:
             raise ChannelLayerUnavailable(f"Redis at {self.description} is unavailable: {exc}") from exc
         return None if reply is None else cast(bytes, reply[1])
 
+    async def delete_keys(self, pattern: str) -> None:
+        """UNLINK every key matching ``pattern``, found with SCAN (never KEYS, which blocks Redis)."""
+        try:
+            keys = [key async for key in self.client.scan_iter(match=pattern, count=500)]
+            for start in range(0, len(keys), 500):
+                await self.client.unlink(*keys[start : start + 500])
+        except _CONNECTION_ERRORS as exc:
+            raise ChannelLayerUnavailable(f"Redis at {self.description} is unavailable: {exc}") from exc
+
     # Subscriptions
 
     @property
@@ -146,13 +155,17 @@ class Hub:
         if self._is_confirmed(topic):
             return
         waiter = self._loop.create_future()
-        self._waiters.setdefault(topic, []).append(waiter)
+        waiters = self._waiters.setdefault(topic, [])
+        waiters.append(waiter)
         try:
             await asyncio.wait_for(waiter, self._command_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ChannelLayerUnavailable(
                 f"Redis at {self.description} did not confirm SUBSCRIBE within {self._command_timeout}s"
             ) from None
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
 
     def _is_confirmed(self, topic: bytes) -> bool:
         if topic not in self._wanted:

@@ -137,9 +137,7 @@ class Node:
 
     async def flush(self) -> None:
         for hub in self.hubs:
-            keys = [key async for key in hub.client.scan_iter(match=self._names.key_pattern(), count=500)]
-            for start in range(0, len(keys), 500):
-                await hub.client.unlink(*keys[start : start + 500])
+            await hub.delete_keys(self._names.key_pattern())
         topic = self._names.control_topic
         await self.hub_for(topic).publish(topic, envelope.pack(envelope.FLUSH, self.client_id))
         self._clear()

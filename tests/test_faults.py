@@ -61,6 +61,8 @@ async def test_redis_restart_keeps_receivers_waiting_and_delivery_resumes(make_f
         await sender.group_send("room", {"type": "lost"})
     with pytest.raises(ChannelLayerUnavailable):
         await sender.send(channel, {"type": "lost"})
+    with pytest.raises(ChannelLayerUnavailable):
+        await sender.flush()
     assert time.monotonic() - started < 2  # promptly, no hang
     await asyncio.sleep(0.3)
     assert not waiting.done()  # the consumer's receive() keeps waiting, no exception
