@@ -22,6 +22,11 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: f
         await asyncio.sleep(interval)
 
 
+async def receive(layer: Any, channel: str, timeout: float = 2.0) -> dict[str, Any]:
+    """``layer.receive(channel)``, failing with TimeoutError after ``timeout`` seconds."""
+    return await asyncio.wait_for(layer.receive(channel), timeout)  # type: ignore[no-any-return]
+
+
 def numsub(client: redis.Redis, topic: bytes | str) -> int:
     """How many connections Redis has subscribed to ``topic``."""
     return int(client.pubsub_numsub(topic)[0][1])

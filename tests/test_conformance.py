@@ -7,6 +7,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
 from channels_fanout import FanoutChannelLayer
+from tests.helpers import receive
 
 
 @pytest.fixture(params=["inmemory", "fanout"])
@@ -17,10 +18,6 @@ async def any_layer(request, redis_url):
         layer = FanoutChannelLayer(hosts=[redis_url], capacity=5)
     yield layer
     await asyncio.wait_for(layer.close(), 5)
-
-
-async def receive(layer, channel, timeout=2.0):
-    return await asyncio.wait_for(layer.receive(channel), timeout)
 
 
 async def test_send_receive(any_layer):

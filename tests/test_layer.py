@@ -6,11 +6,7 @@ import pytest
 from channels.exceptions import ChannelFull
 
 from channels_fanout import FanoutChannelLayer
-from tests.helpers import command_calls, eventually, numsub, pubsub_clients
-
-
-async def receive(layer, channel, timeout=2.0):
-    return await asyncio.wait_for(layer.receive(channel), timeout)
+from tests.helpers import command_calls, eventually, numsub, pubsub_clients, receive
 
 
 async def test_send_and_receive_within_one_process(layer):
