@@ -13,6 +13,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 
 from . import groups
 from .exceptions import InvalidText, NotAMember, RoomNotFound
@@ -38,8 +39,12 @@ def rooms_of(user: AbstractBaseUser) -> list[ChatRoom]:
 def room_history(user: AbstractBaseUser, room_id: object) -> tuple[ChatRoom, list[dict[str, Any]]]:
     """The room and its latest ``HISTORY_LENGTH`` messages, oldest first; InvalidRoom unless ``user`` is a member."""
     room = member_room(user, room_id)
-    latest = room.messages.select_related("author", "room").order_by("-created", "-id")[:HISTORY_LENGTH]
-    return room, [message_payload(message) for message in reversed(latest)]
+    return room, [message_payload(message) for message in reversed(latest_messages(room))]
+
+
+def latest_messages(room: ChatRoom) -> QuerySet[ChatMessage]:
+    """Newest first, read through the ``chat_message_room_latest`` index."""
+    return room.messages.select_related("author", "room").order_by("-created", "-id")[:HISTORY_LENGTH]
 
 
 def post_message(user: AbstractBaseUser, room_id: object, text: object, request_uuid: str) -> dict[str, Any]:

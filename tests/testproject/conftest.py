@@ -1,0 +1,111 @@
+"""Fixtures of the chat project's tests: the real layer on the private Redis, users, rooms, WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+
+from testproject.asgi import application
+from testproject.chat.models import ApiToken, ChatRoom
+from tests.redis_server import RedisServer
+from tests.testproject.site import ChatSite
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+RECEIVE_TIMEOUT = 2.0
+
+Connect = Callable[..., Awaitable[WebsocketCommunicator]]
+
+
+@pytest.fixture(autouse=True)
+async def chat_layer(redis_url: str, settings: Any) -> AsyncIterator[BaseChannelLayer]:
+    """Every test here runs on the project's FanoutChannelLayer against the private Redis, never on 6379."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": {"hosts": [redis_url]}}
+    }
+    layer = get_channel_layer()
+    yield layer
+    await asyncio.wait_for(layer.close(), 5)
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    """Create a user with an API token (``user.chat_token.key``) and no password (hashing one costs 0.2 s)."""
+
+    def make(username: str) -> User:
+        user = User.objects.create_user(username)
+        ApiToken.objects.create(user=user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., User]) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., User]) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user: Callable[..., User]) -> User:
+    return make_user("carol")
+
+
+@pytest.fixture
+def room(alice: User, bob: User) -> ChatRoom:
+    """Alice's and Bob's room; Carol is not in it."""
+    room = ChatRoom.objects.create(title="Alice and Bob")
+    room.members.add(alice, bob)
+    return room
+
+
+@pytest.fixture
+def lobby(alice: User, bob: User, carol: User) -> ChatRoom:
+    """Everyone's room: a message here is the marker that proves an earlier one did or did not arrive."""
+    lobby = ChatRoom.objects.create(title="Lobby")
+    lobby.members.add(alice, bob, carol)
+    return lobby
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """Open a WebSocket to the project's ASGI application, authenticated by ``user``'s token or ``headers``."""
+    communicators: list[WebsocketCommunicator] = []
+
+    async def open_connection(user: User | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN, *(headers or [])])
+        communicators.append(communicator)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        if user is not None:
+            await communicator.send_json_to({"uuid": "auth", "action": "authenticate", "token": user.chat_token.key})
+            assert await receive(communicator) == {"uuid": "auth", "action": "authenticate", "status": "success"}
+        return communicator
+
+    yield open_connection
+    for communicator in communicators:
+        await communicator.disconnect(timeout=5)
+
+
+async def receive(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    return await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def chat_site(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
+    """Two daphne processes on two free ports, sharing the private Redis and one migrated SQLite file."""
+    site = ChatSite(tmp_path_factory.mktemp("chat_site"), redis_server.url, processes=2)
+    try:
+        site.start()
+        yield site
+    finally:
+        site.stop()

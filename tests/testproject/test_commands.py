@@ -1,0 +1,61 @@
+"""The management commands print exactly what scripts need: a token, a room id, or the demo's logins."""
+
+import io
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from testproject.chat.models import ApiToken, ChatRoom
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_issue_token_creates_the_user_and_prints_only_its_token():
+    output = run("issue_token", "erin")
+    assert re.fullmatch(r"[0-9a-f]{40}\n", output)
+    assert ApiToken.objects.get(key=output.strip()).user.username == "erin"
+
+
+def test_issue_token_prints_the_same_token_for_an_existing_user():
+    assert run("issue_token", "erin") == run("issue_token", "erin")
+    assert User.objects.filter(username="erin").count() == 1
+
+
+def test_create_room_prints_only_the_room_id_and_adds_the_members(alice, bob, carol):
+    output = run("create_room", "Plans", "--member", "alice", "--member", "bob")
+    assert re.fullmatch(r"[0-9a-f]{32}\n", output)
+    room = ChatRoom.objects.get(pk=output.strip())
+    assert room.title == "Plans"
+    assert set(room.members.values_list("username", flat=True)) == {"alice", "bob"}
+
+
+def test_create_room_refuses_unknown_members_and_creates_nothing(alice):
+    with pytest.raises(CommandError, match="No user named ghost; create one with: manage.py issue_token USERNAME"):
+        run("create_room", "Plans", "--member", "alice", "--member", "ghost")
+    assert not ChatRoom.objects.exists()
+
+
+def test_create_room_needs_a_member():
+    with pytest.raises(CommandError, match="--member"):
+        run("create_room", "Plans")
+
+
+def test_setup_demo_makes_users_who_can_log_in_and_is_repeatable(client):
+    first = run("setup_demo", "--password", "pw")
+    second = run("setup_demo", "--password", "pw")
+    assert first == second  # same tokens, same room ids: nothing created twice
+    assert "log in as alice, bob, carol with the password 'pw'" in first
+    for name in ("alice", "bob", "carol"):
+        assert ApiToken.objects.get(user__username=name).key in first
+    assert ChatRoom.objects.count() == 3
+    general = ChatRoom.objects.get(title="General")
+    assert f"{general.pk.hex}  General (alice, bob, carol)" in first
+    assert client.login(username="carol", password="pw")

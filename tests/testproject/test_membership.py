@@ -1,0 +1,136 @@
+"""Membership changes take effect on connections that are already open, however the change is made."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+
+from testproject.chat import groups
+from testproject.chat.models import ChatRoom
+from tests.testproject.conftest import receive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def membership(room, member):
+    return {
+        "uuid": None,
+        "action": "membership",
+        "status": "success",
+        "room": room.pk.hex,
+        "title": room.title,
+        "member": member,
+    }
+
+
+async def broadcast(layer, room, text):
+    """What post_message sends, straight through the layer: works for rooms nobody may post to any more."""
+    event = {"type": groups.MESSAGE_EVENT, "uuid": text, "room": room.pk.hex, "message": {"text": text}}
+    await layer.group_send(groups.room_group(room.pk.hex), event)
+
+
+@pytest.mark.parametrize("add", [lambda room, user: room.members.add(user), lambda room, user: user.chat_rooms.add(room)])
+async def test_a_user_added_to_a_room_receives_its_messages_on_open_connections(connect, alice, carol, room, add):
+    carol_page, alice_page = await connect(carol), await connect(alice)
+    await database_sync_to_async(add)(room, carol)
+    assert await receive(carol_page) == membership(room, True)
+
+    await alice_page.send_json_to({"uuid": "m1", "action": "new_message", "room": room.pk.hex, "text": "Welcome"})
+    assert (await receive(carol_page))["message"]["text"] == "Welcome"
+
+
+@pytest.mark.parametrize(
+    "remove",
+    [
+        lambda room, user: room.members.remove(user),
+        lambda room, user: user.chat_rooms.remove(room),
+        lambda room, user: room.members.clear(),
+        lambda room, user: room.members.set([u for u in room.members.all() if u != user]),
+        lambda room, user: ChatRoom.objects.filter(pk=room.pk).delete(),
+    ],
+    ids=["remove", "reverse-remove", "clear", "set", "delete-room"],
+)
+async def test_a_user_removed_from_a_room_stops_receiving_its_messages(chat_layer, connect, bob, room, lobby, remove):
+    bob_page, bob_phone = await connect(bob), await connect(bob)
+    await database_sync_to_async(remove)(room, bob)
+    for communicator in (bob_page, bob_phone):
+        assert await receive(communicator) == membership(room, False)
+
+    await broadcast(chat_layer, room, "after removal")
+    await broadcast(chat_layer, lobby, "marker")
+    for communicator in (bob_page, bob_phone):
+        assert (await receive(communicator))["uuid"] == "marker"
+
+
+async def test_clearing_a_user_s_rooms_removes_every_one(chat_layer, connect, bob, room, lobby):
+    bob_page = await connect(bob)
+    await database_sync_to_async(bob.chat_rooms.clear)()
+    assert [await receive(bob_page), await receive(bob_page)] in (
+        [membership(room, False), membership(lobby, False)],
+        [membership(lobby, False), membership(room, False)],
+    )
+
+    await broadcast(chat_layer, room, "after removal")
+    await broadcast(chat_layer, lobby, "after removal")
+    await database_sync_to_async(room.members.add)(bob)
+    assert await receive(bob_page) == membership(room, True)
+    await broadcast(chat_layer, room, "marker")
+    assert (await receive(bob_page))["uuid"] == "marker"
+
+
+async def test_a_removed_user_can_no_longer_post_to_the_room(connect, bob, room):
+    bob_page = await connect(bob)
+    await database_sync_to_async(room.members.remove)(bob)
+    assert (await receive(bob_page))["member"] is False
+    await bob_page.send_json_to({"uuid": "m1", "action": "new_message", "room": room.pk.hex, "text": "hello?"})
+    assert (await receive(bob_page))["error_message"] == "Invalid room id"
+
+
+async def test_a_membership_change_that_rolls_back_is_not_announced(chat_layer, connect, carol, room, lobby):
+    carol_page = await connect(carol)
+
+    def add_then_fail():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            room.members.add(carol)
+            raise RuntimeError("rolled back")
+
+    await database_sync_to_async(add_then_fail)()
+    await broadcast(chat_layer, room, "members only")
+    await broadcast(chat_layer, lobby, "marker")
+    assert (await receive(carol_page))["uuid"] == "marker"
+
+
+async def test_members_edited_in_the_admin_take_effect_live(connect, alice, bob, carol, room):
+    bob_page, carol_page = await connect(bob), await connect(carol)
+
+    def edit_in_admin():
+        client = Client()
+        client.force_login(User.objects.create_superuser("admin", password=None))
+        response = client.post(
+            f"/admin/chat/chatroom/{room.pk}/change/",
+            {"title": room.title, "members": [alice.pk, carol.pk], "_save": "Save"},
+        )
+        assert response.status_code == 302, response.content.decode()
+
+    await database_sync_to_async(edit_in_admin)()
+    assert await receive(carol_page) == membership(room, True)
+    assert await receive(bob_page) == membership(room, False)
+
+
+async def test_the_members_of_a_room_made_by_create_room_receive_its_messages(connect, alice, bob):
+    alice_page, bob_page = await connect(alice), await connect(bob)
+    out = io.StringIO()
+    await database_sync_to_async(call_command)("create_room", "Plans", "--member", "alice", "--member", "bob", stdout=out)
+    room = await database_sync_to_async(ChatRoom.objects.get)(pk=out.getvalue().strip())
+    for communicator in (alice_page, bob_page):
+        assert await receive(communicator) == membership(room, True)
+
+    await alice_page.send_json_to({"uuid": "m1", "action": "new_message", "room": room.pk.hex, "text": "Plans?"})
+    for communicator in (alice_page, bob_page):
+        assert (await receive(communicator))["message"]["text"] == "Plans?"
