@@ -93,7 +93,8 @@ async def connect() -> AsyncIterator[Connect]:
 
     yield open_connection
     for communicator in communicators:
-        await communicator.disconnect(timeout=5)
+        if not communicator.future.done():  # a receive that timed out has cancelled the application already
+            await communicator.disconnect(timeout=5)
 
 
 async def receive(communicator: WebsocketCommunicator) -> dict[str, Any]:

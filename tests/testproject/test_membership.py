@@ -13,6 +13,7 @@ from django.test import Client
 
 from testproject.chat import groups
 from testproject.chat.models import ChatRoom
+from tests.helpers import eventually
 from tests.testproject.conftest import receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,3 +135,36 @@ async def test_the_members_of_a_room_made_by_create_room_receive_its_messages(co
     await alice_page.send_json_to({"uuid": "m1", "action": "new_message", "room": room.pk.hex, "text": "Plans?"})
     for communicator in (alice_page, bob_page):
         assert (await receive(communicator))["message"]["text"] == "Plans?"
+
+
+def subscribed_topics(redis_server, group):
+    """Topics Redis has subscribers for whose name ends with ``group`` (the layer names group topics after groups)."""
+    with redis_server.client() as client:
+        return client.pubsub_channels(f"*{group}")
+
+
+async def test_leaving_a_room_or_closing_the_connection_releases_the_room_s_subscription(redis_server, connect, bob, room, lobby):
+    bob_page = await connect(bob)
+    room_group, lobby_group = groups.room_group(room.pk.hex), groups.room_group(lobby.pk.hex)
+    assert subscribed_topics(redis_server, room_group) and subscribed_topics(redis_server, lobby_group)
+
+    await database_sync_to_async(room.members.remove)(bob)
+    assert (await receive(bob_page))["member"] is False
+    await eventually(lambda: not subscribed_topics(redis_server, room_group))
+
+    await bob_page.disconnect()
+    await eventually(lambda: not subscribed_topics(redis_server, lobby_group))
+
+
+async def test_a_room_message_already_queued_when_the_user_leaves_is_not_shown(chat_layer, connect, bob, room, lobby):
+    """The leave is handled first, the message was in the inbox already: it must not reach the ex-member.
+
+    Stand-in for that race: both events through the user's group, whose order the layer keeps.
+    """
+    bob_page = await connect(bob)
+    user_group = groups.user_group(bob.pk)
+    await chat_layer.group_send(user_group, {"type": groups.MEMBERSHIP_EVENT, "room": room.pk.hex, "title": room.title, "member": False})
+    await chat_layer.group_send(user_group, {"type": groups.MESSAGE_EVENT, "uuid": "late", "room": room.pk.hex, "message": {}})
+    await chat_layer.group_send(user_group, {"type": groups.MESSAGE_EVENT, "uuid": "marker", "room": lobby.pk.hex, "message": {}})
+    assert await receive(bob_page) == membership(room, False)
+    assert (await receive(bob_page))["uuid"] == "marker"
