@@ -42,6 +42,7 @@ class LayerConfig:
     command_timeout: float = 5
     reconnect_max_delay: float = 1
     gap_message_type: str | None = None
+    stats_interval: float = 10
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> LayerConfig:
@@ -69,8 +70,9 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     for key in ("expiry", "group_expiry", "receive_grace", "command_timeout", "reconnect_max_delay"):
         if key in values:
             values[key] = _number(key, values[key], allow_zero=False)
-    if "heartbeat_interval" in values:
-        values["heartbeat_interval"] = _number("heartbeat_interval", values["heartbeat_interval"], allow_zero=True)
+    for key in ("heartbeat_interval", "stats_interval"):
+        if key in values:
+            values[key] = _number(key, values[key], allow_zero=True)
     for key in ("capacity", "max_message_size"):
         if key in values:
             values[key] = _positive_int(key, values[key])

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import envelope
-from .inbox import Inbox
+from .inbox import Inbox, InboxTotals
 from .naming import Names, client_id_of, is_specific
 from .serializers import Serializer
 
@@ -24,7 +24,11 @@ class Fanout:
 
     def __init__(self, names: Names, serializer: Serializer, capacity_of: Callable[[str], int], owner: str) -> None:
         self.inboxes: dict[str, Inbox] = {}
+        # Counters for stats(): plain increments, read off the hot path.
+        self.received = 0  # message frames that arrived (pub/sub or a worker list)
+        self.expired = 0  # ... of which already past expiry on arrival
         self.undecodable = 0
+        self.closed = InboxTotals()  # counters of inboxes closed since this node started
         self._names = names
         self._serializer = serializer
         self._capacity_of = capacity_of
@@ -47,7 +51,11 @@ class Fanout:
         groups = list(self._groups_of.get(channel, ()))
         for group in groups:
             self.leave(group, channel)
-        return self.inboxes.pop(channel, None), groups
+        inbox = self.inboxes.pop(channel, None)
+        if inbox is not None:
+            inbox.drain()
+            self.closed.add(inbox)
+        return inbox, groups
 
     # Groups
 
@@ -76,6 +84,14 @@ class Fanout:
             del self._members[group]
             del self._group_of_topic[self._names.group_topic(group)]
         return True
+
+    @property
+    def group_count(self) -> int:
+        return len(self._members)
+
+    @property
+    def member_count(self) -> int:
+        return sum(len(members) for members in list(self._members.values()))
 
     def is_member(self, group: str, channel: str) -> bool:
         return channel in self._members.get(group, ())
@@ -123,17 +139,24 @@ class Fanout:
             else:
                 return frame
         except (ValueError, TypeError) as exc:
-            self._note_undecodable(topic, exc)
+            self.note_undecodable(topic, exc)
         return None
 
     def deliver_message(self, channel: str, expires_at: float, body: bytes) -> None:
         """Queue a message for one channel, opening its inbox if need be (as any layer's send does)."""
+        self.received += 1
         if expires_at >= time.time():
             self.open_inbox(channel).put_or_drop(self._serializer.loads(body), expires_at)
+        else:
+            self.expired += 1
 
     def _deliver_group(self, topic: bytes, expires_at: float, body: bytes) -> None:
+        self.received += 1
         group = self._group_of_topic.get(topic)
-        if group is None or expires_at < time.time():
+        if group is None:
+            return
+        if expires_at < time.time():
+            self.expired += 1
             return
         message = self._serializer.loads(body)
         first = True
@@ -145,12 +168,13 @@ class Fanout:
                 inbox.put_or_drop(message if first else dict(message), expires_at)
                 first = False
 
-    def _note_undecodable(self, topic: bytes, exc: Exception) -> None:
+    def note_undecodable(self, source: bytes, exc: Exception) -> None:
+        """Count a frame or worker-list item that is not ours, and log it at most every few seconds."""
         self.undecodable += 1
         now = time.monotonic()
         if now - self._undecodable_logged_at >= UNDECODABLE_LOG_INTERVAL:
             self._undecodable_logged_at = now
             logger.warning(
-                "Skipped an undecodable payload on topic %r (%s); %d skipped in total",
-                topic, exc, self.undecodable,
+                "Skipped an undecodable payload from %r (%s); %d skipped in total",
+                source, exc, self.undecodable,
             )

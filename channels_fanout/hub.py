@@ -77,6 +77,7 @@ class Hub:
         self._gap_topics: set[bytes] = set()
         self._gap_pending: set[bytes] = set()
         self.reconnects = 0
+        self.gaps = 0  # reconnects after which subscribed topics had missed messages
 
     def _pool(self, *, max_connections: int, socket_timeout: float | None) -> BlockingConnectionPool:
         kwargs = dict(self._host)
@@ -121,6 +122,11 @@ class Hub:
     def subscribed(self) -> bool:
         """Whether the subscriber connection is up and Redis confirmed every wanted topic."""
         return self._conn is not None and not self._unconfirmed and self._sent == set(self._wanted)
+
+    @property
+    def topic_count(self) -> int:
+        """How many topics this hub is subscribed to, or resubscribing to."""
+        return len(self._wanted)
 
     def wants(self, topic: bytes) -> bool:
         return topic in self._wanted
@@ -305,10 +311,11 @@ class Hub:
         self._down_since = None
         self.reconnects += 1
         if topics:
+            self.gaps += 1
             logger.warning(
                 "Resubscribed to %d topics on %s after %.2fs without a subscription; "
-                "messages published meanwhile are lost",
-                len(topics), self.description, outage,
+                "messages published meanwhile are lost (%d such gaps so far)",
+                len(topics), self.description, outage, self.gaps,
             )
             self._on_gap(topics, outage)
 

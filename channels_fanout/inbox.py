@@ -3,6 +3,9 @@
 Overflow policy: a message that finds the inbox full is refused (``put`` returns False). A local
 ``send`` turns that into ``ChannelFull``; a message arriving from Redis is dropped for this inbox
 only, counted, and logged at most once per ``DROP_LOG_INTERVAL`` per channel with totals.
+
+Each inbox counts what went through it with plain integer increments (``delivered``, ``dropped``,
+``expired``, ``discarded``, ``high_water``); ``InboxTotals`` keeps them when the inbox is closed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Inbox"]
+__all__ = ["Inbox", "InboxTotals"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +29,18 @@ class Inbox:
 
     __slots__ = (
         "channel", "capacity", "dropped", "receivers", "idle_since", "on_wait",
+        "delivered", "expired", "discarded", "high_water",
         "_items", "_waiters", "_logged_drops", "_logged_at",
     )
 
     def __init__(self, channel: str, capacity: int) -> None:
         self.channel = channel
         self.capacity = capacity
-        self.dropped = 0
+        self.dropped = 0  # refused: the inbox was full
+        self.delivered = 0  # queued
+        self.expired = 0  # queued, then past expiry when a receiver got to it
+        self.discarded = 0  # queued, then thrown away by drain() (flush, or the inbox was dropped)
+        self.high_water = 0  # the most messages ever queued at once
         self.receivers = 0
         self.idle_since = time.monotonic()
         # Called when a receiver starts waiting on the empty inbox: worker queues fetch on demand.
@@ -52,9 +60,13 @@ class Inbox:
 
     def put(self, message: dict[str, Any], expires_at: float) -> bool:
         """Queue ``message`` unless the inbox is full; never blocks."""
-        if len(self._items) >= self.capacity:
+        items = self._items
+        if len(items) >= self.capacity:
             return False
-        self._items.append((expires_at, message))
+        items.append((expires_at, message))
+        self.delivered += 1
+        if len(items) > self.high_water:
+            self.high_water = len(items)
         self._wake_one()
         return True
 
@@ -74,6 +86,7 @@ class Inbox:
         """Remove and return everything queued (used when the inbox is dropped)."""
         items = [message for _, message in self._items]
         self._items.clear()
+        self.discarded += len(items)
         return items
 
     async def get(self) -> dict[str, Any]:
@@ -89,6 +102,7 @@ class Inbox:
                     expires_at, message = self._items.popleft()
                     if expires_at >= time.time():
                         return message
+                    self.expired += 1
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
                 if self.on_wait is not None:
@@ -111,3 +125,19 @@ class Inbox:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+
+class InboxTotals:
+    """The counters of inboxes added together: closed ones (kept by their owner) or a snapshot of open ones."""
+
+    __slots__ = ("delivered", "dropped", "expired", "discarded", "high_water")
+
+    def __init__(self) -> None:
+        self.delivered = self.dropped = self.expired = self.discarded = self.high_water = 0
+
+    def add(self, inbox: Inbox | InboxTotals) -> None:
+        self.delivered += inbox.delivered
+        self.dropped += inbox.dropped
+        self.expired += inbox.expired
+        self.discarded += inbox.discarded
+        self.high_water = max(self.high_water, inbox.high_water)

@@ -6,15 +6,17 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from channels.exceptions import MessageTooLarge
+from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers import BaseChannelLayer
 
 from . import signals
 from .config import LayerConfig
+from .heartbeat import Reporter, read_reports
 from .loopthread import LoopThread, is_single_call_loop
 from .naming import Names, is_specific
 from .node import Node
 from .serializers import Serializer
+from .stats import LayerStats
 
 __all__ = ["FanoutChannelLayer"]
 
@@ -40,13 +42,23 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._names = Names(config.prefix)
         self._nodes: dict[asyncio.AbstractEventLoop, Node] = {}
         self._loop_thread = LoopThread()
+        self._stats = LayerStats(self._nodes, config.prefix)
+        self._reporter = (
+            Reporter(self._names.stats_key(self._stats.reporter_id), config.stats_interval, self._stats.collect)
+            if config.stats_interval
+            else None
+        )
 
     # Channel layer API
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; ChannelFull if a local inbox or a worker queue is full."""
         self.require_valid_channel_name(channel)
-        await self._on_node(Node.send, channel, self._encode(message))
+        try:
+            await self._on_node(Node.send, channel, self._encode(message))
+        except ChannelFull:
+            self._stats.channel_full += 1
+            raise
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message on ``channel`` (made by new_channel() on this loop, or a normal channel)."""
@@ -106,6 +118,19 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 asyncio.run_coroutine_threadsafe(other.close(), other.loop)
         self._loop_thread.stop()
 
+    # Operability
+
+    def stats(self) -> dict[str, Any]:
+        """This process's counters and gauges for this layer, summed over its event loops, as a plain dict.
+
+        The shape is documented in docs/operations.md; counters only grow for the life of the layer.
+        """
+        return self._stats.collect()
+
+    async def cluster_stats(self) -> list[dict[str, Any]]:
+        """The latest ``stats()`` of every live process on this prefix, as reported to Redis (``stats_interval``)."""
+        return await self._on_node(_read_reports, self._names.stats_pattern())
+
     # Internals
 
     def _require_member(self, group: str, channel: str) -> None:
@@ -122,6 +147,7 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise TypeError(f"A message must be a dict, not {type(message).__name__}")
         body = self._serializer.dumps(message)
         if len(body) > self.config.max_message_size:
+            self._stats.too_large += 1
             raise MessageTooLarge(
                 f"The message is {len(body)} bytes encoded, over max_message_size "
                 f"({self.config.max_message_size}); send a reference to the data instead, or raise the limit"
@@ -138,13 +164,18 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         node = self._nodes.get(loop)
         if node is None:
             node = self._nodes[loop] = Node(
-                self.config, self._serializer, self._names, self.get_capacity, self._gap, self._forget
+                self.config, self._serializer, self._names, self.get_capacity, self._gap, self._forget, self._reporter
             )
         return await method(node, *args, **kwargs)
 
     def _forget(self, node: Node) -> None:
         if self._nodes.get(node.loop) is node:
             del self._nodes[node.loop]
+        self._stats.retire(node)
 
     def _gap(self, channels: set[str], outage: float) -> None:
         signals.gap.send(sender=self, channels=channels, outage=outage)
+
+
+async def _read_reports(node: Node, pattern: str) -> list[dict[str, Any]]:
+    return await read_reports(node.hubs, pattern)

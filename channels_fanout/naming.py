@@ -48,6 +48,13 @@ class Names:
     def queue_key(self, channel: str) -> str:
         return f"{self.prefix}:queue:{channel}"
 
+    def stats_key(self, reporter_id: str) -> str:
+        """Where one process's stats report lives (see ``heartbeat``)."""
+        return f"{self.prefix}:stats:{reporter_id}"
+
+    def stats_pattern(self) -> str:
+        return f"{self.prefix}:stats:*"
+
     def key_pattern(self) -> str:
         """SCAN pattern matching every key this layer writes."""
         return f"{self.prefix}:*"

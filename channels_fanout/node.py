@@ -13,6 +13,7 @@ from channels.exceptions import ChannelFull
 from . import envelope
 from .config import LayerConfig
 from .fanout import Fanout
+from .heartbeat import Reporter
 from .hub import Hub
 from .naming import Names, client_id_of, is_specific
 from .queues import WorkerQueues
@@ -42,6 +43,7 @@ class Node:
         capacity_of: Callable[[str], int],
         on_gap: GapCallback,
         on_closed: Callable[[Node], None],
+        reporter: Reporter | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.client_id = names.new_client_id()
@@ -69,7 +71,9 @@ class Node:
         self._janitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.published = 0  # messages handed to Redis (PUBLISH or a worker-list push), for stats()
         self._guard = self.loop.create_task(self._close_with_loop(), name="channels_fanout loop guard")
+        self._reporter = None if reporter is None else reporter.start(self.loop, self.hub_for(reporter.key.encode()))
         self._forget_shutdown = on_reactor_shutdown(self.loop, self.close)
 
     def hub_for(self, name: bytes) -> Hub:
@@ -87,6 +91,7 @@ class Node:
         expires_at = time.time() + self._config.expiry
         if not is_specific(channel):
             await self.queues.push(channel, envelope.pack(envelope.MESSAGE, channel, expires_at, body))
+            self.published += 1
             return
         client_id = client_id_of(channel)
         if client_id == self.client_id:
@@ -94,6 +99,7 @@ class Node:
             return
         topic = self._names.inbox_topic(client_id)
         await self.hub_for(topic).publish(topic, envelope.pack(envelope.MESSAGE, channel, expires_at, body))
+        self.published += 1
 
     async def receive(self, channel: str) -> dict[str, Any]:
         if is_specific(channel):
@@ -111,6 +117,7 @@ class Node:
     async def group_send(self, group: str, body: bytes) -> None:
         topic = self._names.group_topic(group)
         await self.hub_for(topic).publish(topic, envelope.pack(envelope.GROUP, time.time() + self._config.expiry, body))
+        self.published += 1
 
     async def group_add(self, group: str, channel: str) -> None:
         if client_id_of(channel) != self.client_id:
@@ -149,7 +156,8 @@ class Node:
         self._closed = True
         self._on_closed(self)
         self._forget_shutdown()
-        tasks = [task for task in (self._guard, self._subscribing, self._janitor, *self._tasks) if task is not None]
+        owned = (self._guard, self._subscribing, self._janitor, self._reporter, *self._tasks)
+        tasks = [task for task in owned if task is not None]
         current = asyncio.current_task()
         for task in tasks:
             if task is not current:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError, ResponseError
 
 from .exceptions import ChannelLayerUnavailable
+from .latency import Latency
 
 __all__ = ["Publisher"]
 
@@ -31,6 +33,10 @@ class Publisher:
         self._connection: AbstractConnection | None = None
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        # For stats(): timed per batch, not per command, so a burst of a thousand costs one clock read.
+        self.latency = Latency()  # round trip of each batch that got its replies
+        self.commands = 0  # commands in those batches
+        self.failed = 0  # commands failed because Redis was unreachable or too slow
 
     async def execute(self, *args: Any) -> Any:
         """Run one command in the next batch and return its reply."""
@@ -62,15 +68,19 @@ class Publisher:
             self._fail(batch, ChannelLayerUnavailable("the channel layer was closed"))
 
     async def _send(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
                 replies = await self._exchange([args for args, _ in batch])
         except (RedisError, OSError, TimeoutError) as exc:
+            self.failed += len(batch)
             # The connection's state is unknown (a reply may be half read): start afresh next time.
             await self._disconnect()
             error = ChannelLayerUnavailable(f"Redis at {self._description} is unavailable: {exc or 'timeout'}")
             self._fail(batch, error, exc)
             return
+        self.latency.observe(time.perf_counter() - started)
+        self.commands += len(batch)
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue

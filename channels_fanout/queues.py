@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
 from channels.exceptions import ChannelFull
@@ -91,6 +90,7 @@ class WorkerQueues:
     async def _read(self, channel: str, inbox: Inbox, demand: asyncio.Event) -> None:
         key = self._names.queue_key(channel)
         hub = self._hub_for(key.encode())
+        failures = 0
         while True:
             if not inbox.waiting or len(inbox):
                 demand.clear()
@@ -99,9 +99,16 @@ class WorkerQueues:
             try:
                 data = await hub.pop(key, POP_TIMEOUT)
             except ChannelLayerUnavailable as exc:
-                logger.warning("Reading worker channel %s failed (%s); retrying", channel, exc)
+                # Every RETRY_DELAY for as long as Redis is down: the first failure and every 20th carry the count.
+                if failures % 20 == 0:
+                    logger.warning(
+                        "Reading worker channel %s failed (%s); retrying, %d failures in a row",
+                        channel, exc, failures + 1,
+                    )
+                failures += 1
                 await asyncio.sleep(RETRY_DELAY)
                 continue
+            failures = 0
             if data is not None:
                 self._deliver(channel, data)
 
@@ -110,7 +117,6 @@ class WorkerQueues:
             kind, target, expires_at, body = envelope.unpack(data)
             if kind != envelope.MESSAGE or target != channel:
                 raise ValueError("not a message frame for this channel")
-            if expires_at >= time.time():
-                self._fanout.deliver_message(channel, expires_at, body)
+            self._fanout.deliver_message(channel, expires_at, body)  # counts it, and drops it if expired
         except (ValueError, TypeError) as exc:
-            logger.warning("Skipped an undecodable item in worker channel %s (%s)", channel, exc)
+            self._fanout.note_undecodable(self._names.queue_key(channel).encode(), exc)

@@ -1,7 +1,7 @@
 """A separate OS process holding one FanoutChannelLayer, driven by JSON lines on stdin.
 
 Commands: {"join": group, "count": n}, {"leave": group}, {"work": channel}, {"report": true},
-{"pid": true}. Every command is answered by one JSON line on stdout.
+{"pid": true}. Every command is answered by one JSON line on stdout. Layer options come as JSON in argv[2].
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from channels_fanout import FanoutChannelLayer
 
 
-async def main(url: str) -> None:
-    layer = FanoutChannelLayer(hosts=[url])
+async def main(url: str, options: dict[str, Any]) -> None:
+    layer = FanoutChannelLayer(hosts=[url], **options)
     received: dict[str, list[Any]] = defaultdict(list)
     members: dict[str, list[str]] = defaultdict(list)
     tasks: list[asyncio.Task[None]] = []
@@ -53,4 +53,4 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}))

@@ -46,6 +46,8 @@ def test_hosts_accept_urls_pairs_and_redis_py_kwargs(hosts, expected):
         ({"symmetric_encryption_keys": "secret"}, TypeError, "symmetric_encryption_keys"),
         ({"max_message_size": 1.5}, TypeError, "max_message_size"),
         ({"gap_message_type": 3}, TypeError, "gap_message_type"),
+        ({"stats_interval": "10s"}, TypeError, "stats_interval"),
+        ({"stats_interval": -1}, ValueError, "stats_interval"),
         ({"random_prefix_length": 12}, TypeError, "random_prefix_length"),
         ({"on_disconnect": print}, TypeError, "on_disconnect"),
         ({"capactiy": 10}, TypeError, "capactiy"),
@@ -62,6 +64,12 @@ def test_channel_capacity_is_compiled_once_and_first_match_wins():
     assert layer.get_capacity("ws.x") == 5
     assert layer.get_capacity("other") == 9
     assert all(hasattr(pattern, "match") for pattern, _ in layer.channel_capacity)
+
+
+def test_stats_interval_defaults_to_ten_seconds_and_zero_turns_the_reports_off():
+    assert LayerConfig.from_options({}).stats_interval == 10
+    assert LayerConfig.from_options({"stats_interval": 0}).stats_interval == 0
+    assert LayerConfig.from_options({"stats_interval": 1}).stats_interval == 1.0
 
 
 def test_config_is_immutable():

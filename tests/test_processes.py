@@ -18,9 +18,9 @@ from tests.helpers import eventually, numsub, pubsub_clients
 class LayerProcess:
     """A tests/layer_process.py child; ``ask`` sends one command and reads its reply."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **options: Any) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.layer_process", url],
+            [sys.executable, "-m", "tests.layer_process", url, json.dumps(options)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
