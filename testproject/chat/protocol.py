@@ -63,7 +63,9 @@ class ProtocolError(Exception):
 def decode_frame(text: str | None, binary: bytes | None = None) -> dict[str, Any]:
     """The JSON object in a text frame; a fatal ProtocolError for a binary frame, bad JSON or another JSON value."""
     if text is None:
-        raise ProtocolError("Binary frames are not supported: send each message as a JSON object in a text frame", fatal=True)
+        raise ProtocolError(
+            "Binary frames are not supported: send each message as a JSON object in a text frame", fatal=True
+        )
     try:
         content = json.loads(text)
     except ValueError as exc:
@@ -78,7 +80,9 @@ def parse_command(content: dict[str, Any], authenticated: bool) -> Command:
     uuid, action = content.get("uuid"), content.get("action")
     missing = [key for key in ("uuid", "action") if key not in content]
     if missing:
-        raise ProtocolError(f"Every message needs the keys 'uuid' and 'action'; missing: {quoted(missing)}", uuid, action)
+        raise ProtocolError(
+            f"Every message needs the keys 'uuid' and 'action'; missing: {quoted(missing)}", uuid, action
+        )
     if not isinstance(uuid, str) or len(uuid) > MAX_UUID_LENGTH:
         raise ProtocolError(f"'uuid' must be a string of at most {MAX_UUID_LENGTH} characters", None, action)
     command_type = COMMANDS.get(action) if isinstance(action, str) else None
@@ -89,7 +93,9 @@ def parse_command(content: dict[str, Any], authenticated: bool) -> Command:
     keys = [field.name for field in fields(command_type) if field.name != "uuid"]
     missing = [key for key in keys if key not in content]
     if missing:
-        raise ProtocolError(f"The action {action!r} needs the keys {quoted(keys)}; missing: {quoted(missing)}", uuid, action)
+        raise ProtocolError(
+            f"The action {action!r} needs the keys {quoted(keys)}; missing: {quoted(missing)}", uuid, action
+        )
     return command_type(uuid, *(content[key] for key in keys))
 
 

@@ -6,7 +6,7 @@ import json
 import uuid
 
 from django.contrib.auth.views import LoginView
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -17,7 +17,7 @@ from .exceptions import InvalidText, NotAMember, RoomNotFound
 login = LoginView.as_view(template_name="chat/login.html")
 
 
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HttpRequest) -> HttpResponseBase:
     """``/``: the login form, then the user's rooms, history, live messages and a box to send."""
     if not request.user.is_authenticated:
         return login(request)
@@ -28,7 +28,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @csrf_exempt  # Authenticated by the Authorization header, never by a cookie, so there is no CSRF to guard against.
 @require_POST
 def post_message(request: HttpRequest, room: str) -> JsonResponse:
-    """``POST /api/rooms/<room>/messages/`` with ``Authorization: Token <key>`` and ``{"text"}``: 201 and the message."""
+    """``POST /api/rooms/<room>/messages/``, ``Authorization: Token <key>``, ``{"text"}``: 201 and the message."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     user = services.user_for_token(key.strip()) if scheme.lower() == "token" else None
     if user is None:

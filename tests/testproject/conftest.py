@@ -81,7 +81,9 @@ async def connect() -> AsyncIterator[Connect]:
     """Open a WebSocket to the project's ASGI application, authenticated by ``user``'s token or ``headers``."""
     communicators: list[WebsocketCommunicator] = []
 
-    async def open_connection(user: User | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
+    async def open_connection(
+        user: User | None = None, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> WebsocketCommunicator:
         communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN, *(headers or [])])
         communicators.append(communicator)
         connected, _ = await communicator.connect(timeout=5)

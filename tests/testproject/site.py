@@ -36,7 +36,16 @@ class Daphne:
     def spawn(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "testproject.asgi:application"],
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "testproject.asgi:application",
+                ],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

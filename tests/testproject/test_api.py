@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def post(room_id, body, token=None, scheme="Token"):
     headers = {"Authorization": f"{scheme} {token}"} if token else {}
     data = body if isinstance(body, str) else json.dumps(body)
-    return await AsyncClient().post(f"/api/rooms/{room_id}/messages/", data, content_type="application/json", headers=headers)
+    return await AsyncClient().post(
+        f"/api/rooms/{room_id}/messages/", data, content_type="application/json", headers=headers
+    )
 
 
 async def test_a_posted_message_is_stored_and_reaches_every_member_connection(connect, alice, bob, carol, room, lobby):
@@ -38,7 +40,13 @@ async def test_a_posted_message_is_stored_and_reaches_every_member_connection(co
     }
     frames = [await receive(alice_page), await receive(bob_page)]
     assert frames[0] == frames[1]
-    assert frames[0] == {**frames[0], "action": "new_message", "status": "success", "room": room.pk.hex, "message": message}
+    assert frames[0] == {
+        **frames[0],
+        "action": "new_message",
+        "status": "success",
+        "room": room.pk.hex,
+        "message": message,
+    }
     assert uuid.UUID(frames[0]["uuid"])  # a server-made uuid, as no client asked
 
     await post(lobby.pk.hex, {"text": "marker"}, token=bob.chat_token.key)
@@ -49,7 +57,9 @@ async def test_a_posted_message_is_stored_and_reaches_every_member_connection(co
     ("token", "scheme"), [(None, "Token"), ("0" * 40, "Token"), ("ALICE", "Bearer")], ids=["none", "unknown", "scheme"]
 )
 async def test_a_request_without_a_valid_token_is_401(alice, room, token, scheme):
-    response = await post(room.pk.hex, {"text": "hi"}, token=alice.chat_token.key if token == "ALICE" else token, scheme=scheme)
+    response = await post(
+        room.pk.hex, {"text": "hi"}, token=alice.chat_token.key if token == "ALICE" else token, scheme=scheme
+    )
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
     assert response.json() == {"error": "Send a valid API token: 'Authorization: Token <key>'"}
@@ -78,5 +88,7 @@ async def test_a_refused_post_stores_nothing_and_says_why(alice, carol, room, ro
 
 
 async def test_only_post_is_allowed(alice, room):
-    response = await AsyncClient().get(f"/api/rooms/{room.pk.hex}/messages/", headers={"Authorization": f"Token {alice.chat_token.key}"})
+    response = await AsyncClient().get(
+        f"/api/rooms/{room.pk.hex}/messages/", headers={"Authorization": f"Token {alice.chat_token.key}"}
+    )
     assert response.status_code == 405

@@ -48,7 +48,9 @@ def browser(tmp_path: Path) -> Iterator[Callable[[], WebDriver]]:
     def launch() -> WebDriver:
         for binary in (CHROMIUM, CHROMEDRIVER):
             if shutil.which(binary) is None:
-                raise RuntimeError(f"{binary} is missing: run scripts/test.sh, or apt-get install chromium chromium-driver")
+                raise RuntimeError(
+                    f"{binary} is missing: run scripts/test.sh, or apt-get install chromium chromium-driver"
+                )
         options = Options()
         options.binary_location = CHROMIUM
         for flag in (*FLAGS, f"--user-data-dir={tmp_path / f'profile-{len(drivers)}'}"):

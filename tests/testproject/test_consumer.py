@@ -60,7 +60,9 @@ async def test_a_token_of_another_user_cannot_switch_an_authenticated_connection
     )
 
 
-@pytest.mark.parametrize(("action", "fields"), [("select_room", {"room": "x"}), ("new_message", {"room": "x", "text": "hi"})])
+@pytest.mark.parametrize(
+    ("action", "fields"), [("select_room", {"room": "x"}), ("new_message", {"room": "x", "text": "hi"})]
+)
 async def test_other_actions_before_authentication_are_refused(connect, room, action, fields):
     communicator = await connect()
     await send(communicator, "u1", action, **fields)
@@ -113,7 +115,9 @@ async def test_select_room_of_an_unknown_room_or_one_the_user_is_not_in_is_inval
     assert await receive(communicator) == error("s1", "select_room", "Invalid room id")
 
 
-async def test_a_new_message_reaches_every_connection_of_every_member_once_and_no_one_else(connect, alice, bob, carol, room, lobby):
+async def test_a_new_message_reaches_every_connection_of_every_member_once_and_no_one_else(
+    connect, alice, bob, carol, room, lobby
+):
     alice_page, alice_phone, bob_page, carol_page = [await connect(user) for user in (alice, alice, bob, carol)]
     await send(bob_page, "s1", "select_room", room=room.pk.hex)  # selected or not, every member connection gets it
     await receive(bob_page)
@@ -195,7 +199,9 @@ async def test_an_unknown_action_gets_an_error_listing_the_allowed_actions(conne
     communicator = await connect(alice)
     await send(communicator, "x1", "delete_room", room="r")
     assert await receive(communicator) == error(
-        "x1", "delete_room", "Unknown action 'delete_room'; allowed actions: 'authenticate', 'select_room', 'new_message'"
+        "x1",
+        "delete_room",
+        "Unknown action 'delete_room'; allowed actions: 'authenticate', 'select_room', 'new_message'",
     )
 
 

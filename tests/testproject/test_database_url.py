@@ -8,7 +8,11 @@ from testproject.database_url import parse_database_url
 
 @pytest.mark.parametrize(
     ("url", "name"),
-    [("sqlite:////tmp/chat.sqlite3", "/tmp/chat.sqlite3"), ("sqlite:///chat.sqlite3", "chat.sqlite3"), ("sqlite://:memory:", ":memory:")],
+    [
+        ("sqlite:////tmp/chat.sqlite3", "/tmp/chat.sqlite3"),
+        ("sqlite:///chat.sqlite3", "chat.sqlite3"),
+        ("sqlite://:memory:", ":memory:"),
+    ],
 )
 def test_sqlite_urls_name_a_file(url, name):
     assert parse_database_url(url) == {"ENGINE": "django.db.backends.sqlite3", "NAME": name}

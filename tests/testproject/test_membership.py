@@ -36,7 +36,9 @@ async def broadcast(layer, room, text):
     await layer.group_send(groups.room_group(room.pk.hex), event)
 
 
-@pytest.mark.parametrize("add", [lambda room, user: room.members.add(user), lambda room, user: user.chat_rooms.add(room)])
+@pytest.mark.parametrize(
+    "add", [lambda room, user: room.members.add(user), lambda room, user: user.chat_rooms.add(room)]
+)
 async def test_a_user_added_to_a_room_receives_its_messages_on_open_connections(connect, alice, carol, room, add):
     carol_page, alice_page = await connect(carol), await connect(alice)
     await database_sync_to_async(add)(room, carol)
@@ -127,7 +129,9 @@ async def test_members_edited_in_the_admin_take_effect_live(connect, alice, bob,
 async def test_the_members_of_a_room_made_by_create_room_receive_its_messages(connect, alice, bob):
     alice_page, bob_page = await connect(alice), await connect(bob)
     out = io.StringIO()
-    await database_sync_to_async(call_command)("create_room", "Plans", "--member", "alice", "--member", "bob", stdout=out)
+    await database_sync_to_async(call_command)(
+        "create_room", "Plans", "--member", "alice", "--member", "bob", stdout=out
+    )
     room = await database_sync_to_async(ChatRoom.objects.get)(pk=out.getvalue().strip())
     for communicator in (alice_page, bob_page):
         assert await receive(communicator) == membership(room, True)
@@ -143,7 +147,9 @@ def subscribed_topics(redis_server, group):
         return client.pubsub_channels(f"*{group}")
 
 
-async def test_leaving_a_room_or_closing_the_connection_releases_the_room_s_subscription(redis_server, connect, bob, room, lobby):
+async def test_leaving_a_room_or_closing_the_connection_releases_the_room_s_subscription(
+    redis_server, connect, bob, room, lobby
+):
     bob_page = await connect(bob)
     room_group, lobby_group = groups.room_group(room.pk.hex), groups.room_group(lobby.pk.hex)
     assert subscribed_topics(redis_server, room_group) and subscribed_topics(redis_server, lobby_group)
@@ -163,8 +169,14 @@ async def test_a_room_message_already_queued_when_the_user_leaves_is_not_shown(c
     """
     bob_page = await connect(bob)
     user_group = groups.user_group(bob.pk)
-    await chat_layer.group_send(user_group, {"type": groups.MEMBERSHIP_EVENT, "room": room.pk.hex, "title": room.title, "member": False})
-    await chat_layer.group_send(user_group, {"type": groups.MESSAGE_EVENT, "uuid": "late", "room": room.pk.hex, "message": {}})
-    await chat_layer.group_send(user_group, {"type": groups.MESSAGE_EVENT, "uuid": "marker", "room": lobby.pk.hex, "message": {}})
+    await chat_layer.group_send(
+        user_group, {"type": groups.MEMBERSHIP_EVENT, "room": room.pk.hex, "title": room.title, "member": False}
+    )
+    await chat_layer.group_send(
+        user_group, {"type": groups.MESSAGE_EVENT, "uuid": "late", "room": room.pk.hex, "message": {}}
+    )
+    await chat_layer.group_send(
+        user_group, {"type": groups.MESSAGE_EVENT, "uuid": "marker", "room": lobby.pk.hex, "message": {}}
+    )
     assert await receive(bob_page) == membership(room, False)
     assert (await receive(bob_page))["uuid"] == "marker"

@@ -53,7 +53,11 @@ async def test_messages_reach_every_member_connection_on_both_processes_exactly_
     a, b = chat_site.servers
 
     async with AsyncExitStack() as stack:
-        sockets = {(name, server.port): await open_socket(stack, server, tokens[name]) for name in (alice, bob, carol) for server in (a, b)}
+        sockets = {
+            (name, server.port): await open_socket(stack, server, tokens[name])
+            for name in (alice, bob, carol)
+            for server in (a, b)
+        }
         members = [socket for (name, _), socket in sockets.items() if name != carol]
 
         # Through process A: every member connection on A and B gets the message, with the sender's uuid.
@@ -88,7 +92,12 @@ async def test_a_room_created_by_another_process_reaches_its_members_already_con
         room = await asyncio.to_thread(chat_site.manage, "create_room", "Late", "--member", alice, "--member", dave)
         for socket in (alice_on_a, dave_on_b):
             assert await next_frame(socket) == {
-                "uuid": None, "action": "membership", "status": "success", "room": room, "title": "Late", "member": True
+                "uuid": None,
+                "action": "membership",
+                "status": "success",
+                "room": room,
+                "title": "Late",
+                "member": True,
             }
         await send_message(alice_on_a, "late-1", room, "Now you are in")
         assert (await next_frame(dave_on_b))["message"]["text"] == "Now you are in"

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         out("\nPost to General as alice from the shell:")
         out(
             f"  curl -X POST -H 'Authorization: Token {tokens['alice']}' -H 'Content-Type: application/json' "
-            f"""-d '{{"text": "Hello from curl"}}' {url}/api/rooms/{rooms['General'].pk.hex}/messages/"""
+            f"""-d '{{"text": "Hello from curl"}}' {url}/api/rooms/{rooms["General"].pk.hex}/messages/"""
         )
 
     def demo_user(self, name: str, password: str) -> Any:
