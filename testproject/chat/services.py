@@ -39,7 +39,7 @@ def rooms_of(user: AbstractBaseUser) -> list[ChatRoom]:
 def room_history(user: AbstractBaseUser, room_id: object) -> tuple[ChatRoom, list[dict[str, Any]]]:
     """The room and its latest ``HISTORY_LENGTH`` messages, oldest first; InvalidRoom unless ``user`` is a member."""
     room = member_room(user, room_id)
-    return room, [message_payload(message) for message in reversed(latest_messages(room))]
+    return room, [message_payload(message) for message in reversed(list(latest_messages(room)))]
 
 
 def latest_messages(room: ChatRoom) -> QuerySet[ChatMessage]:
