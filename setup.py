@@ -36,7 +36,7 @@ setup(
             "websockets>=12",
             "selenium>=4.10",
         ],
-        "benchmarks": ["channels_redis>=4.2", "daphne>=4.0", "websockets>=12"],
+        "benchmarks": ["channels_redis>=4.2", "daphne>=4.0", "websockets>=12", "pyinstrument>=4.6"],
     },
     classifiers=[
         "Framework :: Django",

@@ -1,0 +1,17 @@
+"""Every scenario by name, in the order the suite runs them."""
+
+from __future__ import annotations
+
+from .base import Metric, Outcome, Scenario
+from .churn import CHURN
+from .fanout import FANOUT_ONE_GROUP, FANOUT_RATE, FANOUT_SATURATED
+from .memory import MEMORY
+from .p2p import P2P
+from .publish import PUBLISH
+
+__all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY)
+}

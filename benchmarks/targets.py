@@ -1,0 +1,104 @@
+"""Issue 6's targets for channels_fanout, checked against the medians of one run of the suite.
+
+A target whose scenario or reference backend was not run is "n/a"; one that was run and fell short
+is "missed" with the numbers, never left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["check"]
+
+SUBJECT = "fanout"
+
+
+def check(results: dict[str, Any]) -> list[dict[str, str]]:
+    if SUBJECT not in results["backends"]:
+        return []
+    found: list[dict[str, str]] = []
+    for scenario in ("fanout", "fanout-1g"):
+        found += [
+            _ratio(results, scenario, "deliveries_per_s", "pubsub", 1.5),
+            _ratio(results, scenario, "deliveries_per_s", "core", 10),
+            _all_runs(results, scenario, "lost", "zero loss in every run", lambda total: total == 0),
+            _ratio(results, scenario, "p99_ms", "pubsub", 1.0, below=True, strict=True),
+            _ratio(results, scenario, "p99_ms", "core", 1.0, below=True, strict=True),
+        ]
+    found += [
+        _ratio(results, "publish", "sends_per_s", "pubsub", 5),
+        _value(results, "publish", "connections_opened", "at most 2 connections opened", lambda v: v <= 2),
+        _value(results, "fanout", "commands_per_send", "exactly 1 Redis command per group_send", _about(1)),
+        _value(results, "p2p", "commands_per_send", "exactly 1 Redis command per direct send", _about(1)),
+        _value(results, "churn", "commands_per_join", "0 Redis commands per join/leave", _about(0)),
+        _ratio(results, "churn", "joins_per_s", "pubsub", 3),
+        _all_runs(results, "churn", "violations", "no delivery after group_discard returned", lambda t: t == 0),
+        _value(results, "memory", "layer_bytes", "under 2 KB per idle consumer in the process", lambda v: v < 2048),
+        _ratio(results, "fanout-rate", "p99_ms", "pubsub", 1.0, below=True),
+    ]
+    return found
+
+
+def _about(expected: float) -> Callable[[float], bool]:
+    return lambda value: abs(value - expected) < 0.01
+
+
+def _median(results: dict[str, Any], scenario: str, metric: str, backend: str) -> float | None:
+    entry = results["scenarios"].get(scenario)
+    if entry is None or backend not in entry["medians"]:
+        return None
+    value: float | None = entry["medians"][backend]["values"].get(metric)
+    return value
+
+
+def _result(target: str, met: bool | None, detail: str) -> dict[str, str]:
+    return {"target": target, "status": "n/a" if met is None else ("met" if met else "missed"), "detail": detail}
+
+
+def _ratio(
+    results: dict[str, Any],
+    scenario: str,
+    metric: str,
+    reference: str,
+    factor: float,
+    below: bool = False,
+    strict: bool = False,
+) -> dict[str, str]:
+    """fanout's median at least ``factor`` x the reference's (or, with ``below``, at most / under it)."""
+    relation = ("<" if strict else "<=") if below else ">="
+    target = f"{scenario} {metric}: fanout {relation} {factor:g} x {reference}"
+    mine, theirs = _median(results, scenario, metric, SUBJECT), _median(results, scenario, metric, reference)
+    if mine is None or theirs is None or theirs == 0:
+        return _result(target, None, "not measured")
+    ratio = mine / theirs
+    if below:
+        met = ratio < factor if strict else ratio <= factor
+    else:
+        met = ratio >= factor
+    return _result(target, met, f"{mine:,.1f} vs {theirs:,.1f} ({ratio:.2f}x)")
+
+
+def _value(
+    results: dict[str, Any], scenario: str, metric: str, target: str, ok: Callable[[float], bool]
+) -> dict[str, str]:
+    value = _median(results, scenario, metric, SUBJECT)
+    label = f"{scenario}: {target}"
+    if value is None:
+        return _result(label, None, "not measured")
+    return _result(label, ok(value), f"median {metric} = {value:,.3f}")
+
+
+def _all_runs(
+    results: dict[str, Any], scenario: str, metric: str, target: str, ok: Callable[[float], bool]
+) -> dict[str, str]:
+    entry = results["scenarios"].get(scenario)
+    label = f"{scenario}: {target}"
+    runs = [] if entry is None else [r for r in entry["runs"] if r["backend"] == SUBJECT]
+    values = [r["metrics"].get(metric) for r in runs if "metrics" in r]
+    if not runs:
+        return _result(label, None, "not measured")
+    if len(values) < len(runs) or None in values:
+        return _result(label, False, f"{len(runs) - len(values)} of {len(runs)} runs failed")
+    total = sum(v for v in values if v is not None)
+    return _result(label, ok(total), f"{metric} = {total:,.0f} over {len(values)} runs")
