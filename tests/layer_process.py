@@ -17,7 +17,7 @@ from channels_fanout import FanoutChannelLayer
 
 
 async def main(url: str, options: dict[str, Any]) -> None:
-    layer = FanoutChannelLayer(hosts=[url], **options)
+    layer = FanoutChannelLayer(**{"hosts": [url], **options})  # options may name other hosts (shards, a cluster)
     received: dict[str, list[Any]] = defaultdict(list)
     members: dict[str, list[str]] = defaultdict(list)
     tasks: list[asyncio.Task[None]] = []
