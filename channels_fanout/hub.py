@@ -214,7 +214,10 @@ class Hub:
         while True:
             conn: AbstractConnection = self._connection_factory.make_connection()  # type: ignore[no-untyped-call]
             try:
-                await asyncio.wait_for(conn.connect(), self._command_timeout)  # type: ignore[no-untyped-call]
+                # Not wait_for: on Python 3.11 it swallows a cancellation that arrives as connect() fails,
+                # and close() then waits forever on a supervisor that keeps reconnecting.
+                async with asyncio.timeout(self._command_timeout):
+                    await conn.connect()  # type: ignore[no-untyped-call]
                 await self._serve(conn)
             except _CONNECTION_ERRORS as exc:
                 self._log_down(exc)
