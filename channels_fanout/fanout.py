@@ -34,7 +34,8 @@ class Fanout:
         self._capacity_of = capacity_of
         self._owner = owner  # client id of the node: direct messages for other names are foreign
         self._members: dict[str, dict[str, float]] = {}  # group -> {channel: joined at (monotonic)}
-        self._groups_of: dict[str, set[str]] = {}  # channel -> groups
+        # channel -> groups: a list, since a set costs 216 bytes and a consumer is in a few groups
+        self._groups_of: dict[str, list[str]] = {}
         self._group_of_topic: dict[bytes, str] = {}
         self._undecodable_logged_at = 0.0
 
@@ -67,7 +68,8 @@ class Fanout:
             self._group_of_topic[self._names.group_topic(group)] = group
         is_new = channel not in members
         members[channel] = time.monotonic()
-        self._groups_of.setdefault(channel, set()).add(group)
+        if is_new:
+            self._groups_of.setdefault(channel, []).append(group)
         return is_new
 
     def leave(self, group: str, channel: str) -> bool:
@@ -77,7 +79,7 @@ class Fanout:
             return False
         groups = self._groups_of.get(channel)
         if groups is not None:
-            groups.discard(group)
+            groups.remove(group)
             if not groups:
                 del self._groups_of[channel]
         if not members:

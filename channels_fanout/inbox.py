@@ -45,13 +45,15 @@ class Inbox:
         self.idle_since = time.monotonic()
         # Called when a receiver starts waiting on the empty inbox: worker queues fetch on demand.
         self.on_wait: Callable[[], None] | None = None
-        self._items: deque[tuple[float, dict[str, Any]]] = deque()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Both made small for the idle consumer, the common case: an empty deque is 760 bytes, so
+        # the queue exists only while it holds messages, and waiters are a list (one, usually).
+        self._items: deque[tuple[float, dict[str, Any]]] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
         self._logged_drops = 0
         self._logged_at = 0.0
 
     def __len__(self) -> int:
-        return len(self._items)
+        return 0 if self._items is None else len(self._items)
 
     @property
     def waiting(self) -> bool:
@@ -61,7 +63,9 @@ class Inbox:
     def put(self, message: dict[str, Any], expires_at: float) -> bool:
         """Queue ``message`` unless the inbox is full; never blocks."""
         items = self._items
-        if len(items) >= self.capacity:
+        if items is None:
+            items = self._items = deque()
+        elif len(items) >= self.capacity:
             return False
         items.append((expires_at, message))
         self.delivered += 1
@@ -84,8 +88,8 @@ class Inbox:
 
     def drain(self) -> list[dict[str, Any]]:
         """Remove and return everything queued (used when the inbox is dropped)."""
-        items = [message for _, message in self._items]
-        self._items.clear()
+        items = [message for _, message in self._items or ()]
+        self._items = None
         self.discarded += len(items)
         return items
 
@@ -98,8 +102,10 @@ class Inbox:
         self.receivers += 1
         try:
             while True:
-                while self._items:
-                    expires_at, message = self._items.popleft()
+                while items := self._items:
+                    expires_at, message = items.popleft()
+                    if not items:
+                        self._items = None
                     if expires_at >= time.time():
                         return message
                     self.expired += 1
@@ -121,7 +127,7 @@ class Inbox:
 
     def _wake_one(self) -> None:
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter = self._waiters.pop(0)
             if not waiter.done():
                 waiter.set_result(None)
                 return
