@@ -104,17 +104,79 @@ def _hosts(hosts: Any) -> tuple[Mapping[str, Any], ...]:
         elif isinstance(entry, (tuple, list)) and len(entry) == 2:
             result.append({"host": entry[0], "port": int(entry[1])})
         elif isinstance(entry, Mapping):
-            if "sentinels" in entry or "master_name" in entry:
-                raise ValueError(
-                    "CONFIG option 'hosts': Sentinel hosts are not supported yet; name the master's address"
-                )
-            result.append(dict(entry))
+            if "cluster" in entry:
+                result.append(_cluster_host(entry))
+            elif "sentinels" in entry or "master_name" in entry:
+                result.append(_sentinel_host(entry))
+            else:
+                result.append(dict(entry))
         else:
             raise TypeError(
                 f"CONFIG option 'hosts' has {entry!r}: each host is a URL string, a (host, port) pair "
                 "or a dict of redis-py connection arguments"
             )
+    if len(result) > 1 and any("cluster" in host for host in result):
+        raise ValueError(
+            "CONFIG option 'hosts': a cluster entry must be the only host, since the cluster shards topics by "
+            "itself; list its nodes inside it: hosts=[{'cluster': [url, url, ...]}]"
+        )
     return tuple(result)
+
+
+def _sentinel_host(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"sentinels": [(host, port), ...], "master_name": name, "sentinel_kwargs": {...}, **redis-py kwargs}``."""
+    host = dict(entry)
+    sentinels, name = host.get("sentinels"), host.get("master_name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"CONFIG option 'hosts': a Sentinel host needs 'master_name', the monitored name, not {name!r}"
+        )
+    if isinstance(sentinels, (str, bytes)) or not sentinels or not all(_is_pair(pair) for pair in sentinels):
+        raise ValueError(
+            f"CONFIG option 'hosts': 'sentinels' of master {name!r} must be a list of (host, port) pairs, "
+            f"not {sentinels!r}"
+        )
+    for key in ("address", "host", "port"):
+        if key in host:
+            raise ValueError(
+                f"CONFIG option 'hosts': remove {key!r} from Sentinel master {name!r}; the sentinels name it"
+            )
+    sentinel_kwargs = host.get("sentinel_kwargs") or {}
+    if not isinstance(sentinel_kwargs, Mapping):
+        raise TypeError(
+            f"CONFIG option 'hosts': 'sentinel_kwargs' must be a dict of redis-py arguments, not {sentinel_kwargs!r}"
+        )
+    host.update(sentinels=tuple((str(h), int(p)) for h, p in sentinels), sentinel_kwargs=dict(sentinel_kwargs))
+    return host
+
+
+def _cluster_host(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"cluster": url or [url or (host, port), ...], **redis-py kwargs}``, startup nodes normalised to URLs."""
+    host = dict(entry)
+    nodes = host["cluster"]
+    if isinstance(nodes, str):
+        nodes = [nodes]
+    if isinstance(nodes, bytes) or not nodes or not isinstance(nodes, (list, tuple)):
+        raise ValueError(f"CONFIG option 'hosts': 'cluster' must be a URL or a list of startup nodes, not {nodes!r}")
+    urls = []
+    for node in nodes:
+        url = f"redis://{node[0]}:{int(node[1])}" if _is_pair(node) else node
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("redis", "rediss") or parts.path.strip("/") not in ("", "0"):
+            raise ValueError(
+                f"CONFIG option 'hosts': cluster node {node!r} must be a redis:// or rediss:// URL (database 0, "
+                "the only one a cluster has) or a (host, port) pair"
+            )
+        urls.append(url)
+    for key in ("address", "host", "port", "sentinels", "master_name"):
+        if key in host:
+            raise ValueError(f"CONFIG option 'hosts': remove {key!r} from the cluster entry; name nodes in 'cluster'")
+    host["cluster"] = tuple(urls)
+    return host
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], str)
 
 
 def _number(key: str, value: Any, *, allow_zero: bool) -> float:

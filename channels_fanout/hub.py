@@ -47,7 +47,8 @@ class Hub:
         command_timeout: float,
         reconnect_max_delay: float,
     ) -> None:
-        self.description = str(host.get("address") or f"{host.get('host', 'localhost')}:{host.get('port', 6379)}")
+        default = f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
+        self.description = str(host.get("description") or host.get("address") or default)
         self._host = host
         self._on_message = on_message
         self._on_gap = on_gap
@@ -82,6 +83,7 @@ class Hub:
     def _pool(self, *, max_connections: int, socket_timeout: float | None) -> BlockingConnectionPool:
         kwargs = dict(self._host)
         address = kwargs.pop("address", None)
+        kwargs.pop("description", None)  # ours, for logs (a Sentinel host has no fixed address)
         kwargs.setdefault("protocol", 2)
         kwargs.setdefault("socket_connect_timeout", self._command_timeout)
         kwargs["socket_timeout"] = socket_timeout

@@ -14,10 +14,10 @@ from . import envelope
 from .config import LayerConfig
 from .fanout import Fanout
 from .heartbeat import Reporter
-from .hub import Hub
 from .naming import Names, client_id_of, is_specific
 from .queues import WorkerQueues
 from .serializers import Serializer
+from .shard import Shard, open_shard
 from .sharding import shard_of
 from .shutdown import on_reactor_shutdown
 
@@ -55,7 +55,7 @@ class Node:
         self._on_closed = on_closed
         self.fanout = Fanout(names, serializer, capacity_of, self.client_id)
         self.hubs = [
-            Hub(
+            open_shard(
                 host,
                 on_message=self._on_message,
                 on_gap=self._on_gap,
@@ -76,7 +76,7 @@ class Node:
         self._reporter = None if reporter is None else reporter.start(self.loop, self.hub_for(reporter.key.encode()))
         self._forget_shutdown = on_reactor_shutdown(self.loop, self.close)
 
-    def hub_for(self, name: bytes) -> Hub:
+    def hub_for(self, name: bytes) -> Shard:
         return self.hubs[shard_of(name, len(self.hubs))]
 
     # Channel layer API, after validation and encoding by the layer

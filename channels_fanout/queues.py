@@ -16,9 +16,9 @@ from channels.exceptions import ChannelFull
 from . import envelope
 from .exceptions import ChannelLayerUnavailable
 from .fanout import Fanout
-from .hub import Hub
 from .inbox import Inbox
 from .naming import Names
+from .shard import Shard
 
 __all__ = ["WorkerQueues"]
 
@@ -44,7 +44,7 @@ class WorkerQueues:
         self,
         names: Names,
         fanout: Fanout,
-        hub_for: Callable[[bytes], Hub],
+        hub_for: Callable[[bytes], Shard],
         capacity_of: Callable[[str], int],
         expiry: float,
     ) -> None:

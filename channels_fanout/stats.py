@@ -31,9 +31,15 @@ TOP_INBOXES = 5
 
 
 class PublisherCounters(Protocol):
-    latency: Latency
-    commands: int
-    failed: int
+    # Read-only: a cluster's publisher sums its per-primary publishers when asked.
+    @property
+    def latency(self) -> Latency: ...
+
+    @property
+    def commands(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...
 
 
 class ShardCounters(Protocol):

@@ -76,3 +76,51 @@ def test_config_is_immutable():
     config = LayerConfig.from_options({})
     with pytest.raises(AttributeError):
         config.capacity = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (
+            {"sentinels": [("s1", 26379), ["s2", "26380"]], "master_name": "main", "password": "p"},
+            {
+                "sentinels": (("s1", 26379), ("s2", 26380)),
+                "master_name": "main",
+                "password": "p",
+                "sentinel_kwargs": {},
+            },
+        ),
+        (
+            {"sentinels": [("s1", 26379)], "master_name": "main", "sentinel_kwargs": {"password": "sp"}},
+            {"sentinels": (("s1", 26379),), "master_name": "main", "sentinel_kwargs": {"password": "sp"}},
+        ),
+        ({"cluster": "redis://c1:7000"}, {"cluster": ("redis://c1:7000",)}),
+        (
+            {"cluster": [("c1", 7000), "rediss://c2:7001/0"], "password": "p"},
+            {"cluster": ("redis://c1:7000", "rediss://c2:7001/0"), "password": "p"},
+        ),
+    ],
+)
+def test_sentinel_and_cluster_hosts_are_normalised(host, expected):
+    assert LayerConfig.from_options({"hosts": [host]}).hosts == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "fix"),
+    [
+        ([{"sentinels": [("s", 26379)]}], "master_name"),
+        ([{"sentinels": [], "master_name": "m"}], "(host, port) pairs"),
+        ([{"sentinels": "s:26379", "master_name": "m"}], "(host, port) pairs"),
+        ([{"sentinels": [("s", 26379)], "master_name": "m", "address": "redis://x"}], "remove 'address'"),
+        ([{"sentinels": [("s", 26379)], "master_name": "m", "sentinel_kwargs": [1]}], "sentinel_kwargs"),
+        ([{"cluster": "redis://c:7000/1"}], "database 0"),
+        ([{"cluster": "http://c:7000"}], "redis:// or rediss://"),
+        ([{"cluster": []}], "list of startup nodes"),
+        ([{"cluster": "redis://c:7000", "host": "c"}], "remove 'host'"),
+        ([{"cluster": "redis://c:7000"}, "redis://other:6379"], "the only host"),
+    ],
+)
+def test_bad_sentinel_or_cluster_host_fails_naming_hosts_and_the_fix(hosts, fix):
+    with pytest.raises((TypeError, ValueError), match=re.escape(fix)) as failure:
+        FanoutChannelLayer(hosts=hosts)
+    assert "'hosts'" in str(failure.value)

@@ -1,0 +1,92 @@
+"""What the node needs from one entry of ``hosts``, and which kind of hub serves it.
+
+A Redis server and a Sentinel-monitored master are served by ``Hub`` (for the latter, every new
+connection asks the sentinels where the master is); a Redis Cluster by ``ClusterHub``, on sharded
+pub/sub. The node picks a shard by name and never learns which kind it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Protocol
+
+from .cluster import ClusterHub
+from .hub import Hub
+from .latency import Latency
+from .sentinel import master_host
+
+__all__ = ["Shard", "open_shard"]
+
+
+class ShardPublisher(Protocol):
+    """Auto-pipelined commands, and the counters stats() reads."""
+
+    async def execute(self, *args: Any) -> Any: ...
+
+    @property
+    def latency(self) -> Latency: ...
+
+    @property
+    def commands(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...
+
+
+class Shard(Protocol):
+    """Publishing, reference-counted subscriptions and worker-queue commands on one entry of ``hosts``.
+
+    Also what stats() and the stats reporter read (``stats.ShardCounters``, ``heartbeat.ReportStore``).
+    """
+
+    description: str
+    client: Any  # redis.asyncio.Redis or RedisCluster: both SCAN every node and route commands by key
+    reconnects: int
+    gaps: int
+
+    @property
+    def publisher(self) -> ShardPublisher: ...
+
+    @property
+    def topic_count(self) -> int: ...
+
+    @property
+    def subscribed(self) -> bool: ...
+
+    async def publish(self, topic: bytes, data: bytes) -> None: ...
+
+    async def subscribe(self, topic: bytes) -> None: ...
+
+    def release(self, topic: bytes) -> None: ...
+
+    async def pop(self, key: str, timeout: float) -> bytes | None: ...
+
+    async def delete_keys(self, pattern: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def open_shard(
+    host: Mapping[str, Any],
+    *,
+    on_message: Callable[[bytes, bytes], None],
+    on_gap: Callable[[Collection[bytes], float], None],
+    heartbeat_interval: float,
+    command_timeout: float,
+    reconnect_max_delay: float,
+) -> Shard:
+    """The hub for one normalised entry of ``hosts`` (see ``LayerConfig``), on the running loop."""
+    if "cluster" in host:
+        kind: type[Hub] | type[ClusterHub] = ClusterHub
+    else:
+        kind = Hub
+        if "sentinels" in host:
+            host = master_host(host, command_timeout)
+    return kind(
+        host,
+        on_message=on_message,
+        on_gap=on_gap,
+        heartbeat_interval=heartbeat_interval,
+        command_timeout=command_timeout,
+        reconnect_max_delay=reconnect_max_delay,
+    )

@@ -1,0 +1,117 @@
+"""A private Sentinel deployment on loopback ports: a master, its replica and three sentinels."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from tests.redis_server import RedisServer
+
+MASTER_NAME = "mymaster"
+DOWN_AFTER_MS = 300  # how long a silent master takes to be subjectively down: short, for fast tests
+
+
+class SentinelServer(RedisServer):
+    """``redis-server <config> --sentinel`` (what the redis-sentinel binary runs), monitoring one master."""
+
+    def __init__(self, workdir: Path, master: RedisServer, replica: RedisServer, index: int) -> None:
+        super().__init__(workdir)
+        self.master = master
+        self.replica = replica
+        self.run_id = f"{index + 1:040x}"
+        self.peers: list[SentinelServer] = []
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "sentinel.conf"  # a sentinel rewrites its config: a file of its own
+        config.write_text(
+            f"port {self.port}\n"
+            "bind 127.0.0.1\n"
+            f"dir {self.workdir}\n"
+            f"logfile {self.workdir / 'sentinel.log'}\n"
+            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master.port} 2\n"
+            f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {MASTER_NAME} 5000\n"
+            # Told, not discovered: discovery takes a hello round of 2 s per peer.
+            f"sentinel myid {self.run_id}\n"
+            f"sentinel known-replica {MASTER_NAME} 127.0.0.1 {self.replica.port}\n"
+            + "".join(f"sentinel known-sentinel {MASTER_NAME} 127.0.0.1 {p.port} {p.run_id}\n" for p in self.peers)
+        )
+        self.process = subprocess.Popen(
+            [self.binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._wait_until_answering()
+
+    def _wait_until_answering(self) -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with self.client() as client:
+                    client.ping()
+                return
+            except redis.ConnectionError:
+                assert self.process is not None
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server --sentinel did not start on port {self.port}") from None
+                time.sleep(0.02)
+
+
+class SentinelGroup:
+    """One master with one replica, watched by three sentinels (quorum two)."""
+
+    def __init__(self, workdir: Path) -> None:
+        # No diskless-sync delay (5 s by default): a replica is promoted only once it has synced.
+        self.master = RedisServer(workdir / "master", None, "--repl-diskless-sync-delay", "0")
+        self.replica = RedisServer(workdir / "replica", None, "--replicaof", "127.0.0.1", str(self.master.port))
+        self.sentinels = [
+            SentinelServer(workdir / f"sentinel{index}", self.master, self.replica, index) for index in range(3)
+        ]
+        for sentinel in self.sentinels:
+            sentinel.peers = [peer for peer in self.sentinels if peer is not sentinel]
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", sentinel.port) for sentinel in self.sentinels]
+
+    def start(self) -> None:
+        self.master.start()
+        self.replica.start()
+        for sentinel in self.sentinels:
+            sentinel.start()
+        self.wait_until_watching()
+
+    def stop(self) -> None:
+        for server in (*self.sentinels, self.replica, self.master):
+            server.stop()
+
+    def wait_until_watching(self, timeout: float = 20) -> None:
+        """Until every sentinel knows the other two and the synced replica: only then can they fail over."""
+        deadline = time.monotonic() + timeout
+        while not all(self._ready(sentinel) for sentinel in self.sentinels):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sentinels did not discover each other and the replica within {timeout}s")
+            time.sleep(0.1)
+
+    def current_master(self) -> RedisServer | None:
+        """The server a majority of sentinels name as master, if that is one of ours."""
+        ports = []
+        for sentinel in self.sentinels:
+            if sentinel.process is None:
+                continue
+            with sentinel.client() as client:
+                address = client.sentinel_get_master_addr_by_name(MASTER_NAME)
+            ports.append(int(address[1]) if address else None)
+        for server in (self.master, self.replica):
+            if ports.count(server.port) >= 2:
+                return server
+        return None
+
+    def _ready(self, sentinel: SentinelServer) -> bool:
+        with sentinel.client() as client:
+            state = client.sentinel_master(MASTER_NAME)
+        with self.replica.client() as client:
+            synced = client.info("replication").get("master_link_status") == "up"
+        return synced and int(state["num-other-sentinels"]) == 2 and int(state["num-slaves"]) == 1
