@@ -44,8 +44,12 @@ class Run:
         self._profile_dir = profile_dir
         self._workers: list[Worker] = []
 
-    def spawn(self, role: str, params: dict[str, Any]) -> Worker:
-        """Start a worker running ``role`` (``"module:function"``) with this run's backend."""
+    @property
+    def redis_url(self) -> str:
+        return self._server.url
+
+    def spawn(self, role: str, params: dict[str, Any], layer: bool = True) -> Worker:
+        """Start a worker running ``role`` (``"module:function"``), with a layer of this run's backend or none."""
         name = f"{role.rsplit(':', 1)[1]}-{len(self._workers)}"
         profiler = profile_path = None
         if self._profiler and role.endswith(f":{self._profile_role}") and not self.profiles:
@@ -57,7 +61,7 @@ class Run:
         spec = WorkerSpec(
             name=name,
             role=role,
-            backend=self.backend.path,
+            backend=self.backend.path if layer else None,
             redis_url=self._server.url,
             params=params,
             deadline=self.deadline + 15,

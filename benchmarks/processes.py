@@ -41,7 +41,7 @@ class WorkerSpec:
 
     name: str
     role: str
-    backend: str
+    backend: str | None  # None: the role gets no layer (a WebSocket client, say)
     redis_url: str
     params: dict[str, Any]
     deadline: float
@@ -158,11 +158,12 @@ def _worker_main(spec: WorkerSpec, conn: Connection, parent_pid: int) -> None:
 
 
 async def _serve(role: Role, spec: WorkerSpec, conn: Connection) -> Any:
-    layer = build_layer(spec.backend, spec.redis_url)
+    layer = None if spec.backend is None else build_layer(spec.backend, spec.redis_url)
     try:
         return await role(layer, spec.params, Control(conn, spec.deadline))
     finally:
-        await asyncio.wait_for(close_layer(layer), 10)
+        if layer is not None:
+            await asyncio.wait_for(close_layer(layer), 10)
 
 
 def _start_watchdog(parent_pid: int, deadline: float) -> None:

@@ -7,6 +7,7 @@ failure go to one JSON file in ``benchmarks/results/``, and the medians to a tab
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -116,7 +117,7 @@ def _run_once(
         profile_role=options.profile_role or scenario.profile_role,
         profile_dir=options.output,
     )
-    began = time.monotonic()
+    began, load = time.monotonic(), os.getloadavg()[0]  # the load says how noisy the machine was
     try:
         outcome = scenario.run(run, params)
     except (WorkerFailed, TimeoutError) as exc:
@@ -128,7 +129,7 @@ def _run_once(
     if backend.in_memory and "metrics" in outcome:
         outcome["metrics"].update({metric.key: None for metric in scenario.metrics if metric.redis})
     seconds = time.monotonic() - began
-    record = {"backend": backend.name, "repeat": repeat + 1, "seconds": round(seconds, 2), **outcome}
+    record = {"backend": backend.name, "repeat": repeat + 1, "seconds": round(seconds, 2), "load": load, **outcome}
     _print_progress(scenario, record)
     for path in run.profiles:
         print(f"-- profile of {backend.name} ({path}) --\n{summary(path)}\n", flush=True)

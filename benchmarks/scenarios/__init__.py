@@ -8,10 +8,11 @@ from .fanout import FANOUT_ONE_GROUP, FANOUT_RATE, FANOUT_SATURATED
 from .memory import MEMORY
 from .p2p import P2P
 from .publish import PUBLISH
+from .websocket import WEBSOCKET
 
 __all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
-    for scenario in (FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY)
+    for scenario in (FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET)
 }

@@ -171,6 +171,6 @@ FANOUT_RATE = Scenario(
     run=run,
     metrics=_LATENCY + _LOAD,
     full={**_COMMON, "consumers": 500, "groups": 10, "sends": 1000, "rate": 100},
-    quick={**_COMMON, "consumers": 100, "groups": 10, "sends": 200, "rate": 100, "idle": 1.5},
+    quick={**_COMMON, "consumers": 100, "groups": 10, "sends": 150, "rate": 100, "idle": 1.5},
     profile_role="consumer",
 )
