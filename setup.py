@@ -26,8 +26,10 @@ setup(
     ],
     extras_require={
         "cryptography": ["cryptography>=41"],
+        "prometheus": ["prometheus_client>=0.17"],
         "tests": [
             "cryptography>=41",
+            "prometheus_client>=0.17",
             "daphne>=4.0",
             "pytest>=8",
             "pytest-asyncio>=0.23",
