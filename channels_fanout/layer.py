@@ -106,16 +106,18 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def close(self) -> None:
         """Close this loop's connections and tasks, and the private loop thread; idempotent.
 
-        The layer stays usable: a later call connects again. Nodes on other running loops are
-        asked to close on their own loop.
+        The layer stays usable: a later call connects again. Nodes on other running loops close on
+        their own loop, and are waited for (up to ``command_timeout``): stopping the loop thread
+        under a close still in progress would leave its connections open.
         """
         loop = asyncio.get_running_loop()
         node = self._nodes.get(loop)
         if node is not None:
             await node.close()
-        for other in list(self._nodes.values()):
-            if other.loop.is_running():
-                asyncio.run_coroutine_threadsafe(other.close(), other.loop)
+        others = [other for other in list(self._nodes.values()) if other.loop is not loop and other.loop.is_running()]
+        if others:
+            closing = [asyncio.wrap_future(asyncio.run_coroutine_threadsafe(o.close(), o.loop)) for o in others]
+            await asyncio.wait(closing, timeout=self.config.command_timeout)
         self._loop_thread.stop()
 
     # Operability

@@ -1,8 +1,10 @@
 """The layer from sync code (async_to_sync), from threads and from several event loops."""
 
 import asyncio
+import gc
 import threading
 import time
+import warnings
 
 from asgiref.sync import async_to_sync, sync_to_async
 
@@ -84,3 +86,15 @@ def test_a_thread_running_its_own_loop_talks_to_the_main_loop(redis_url):
     asyncio.run(main())
     assert results == [{"type": "from.thread"}]
     assert layer._nodes == {}
+
+
+def test_close_waits_for_the_loop_thread_to_close_its_connections(redis_url):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(40):
+            layer = FanoutChannelLayer(hosts=[redis_url])
+            async_to_sync(layer.group_send)("g", {"type": "x"})  # served by the private loop thread
+            asyncio.run(layer.close())
+        del layer
+        gc.collect()  # an unclosed connection warns when it is collected
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
