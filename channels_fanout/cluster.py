@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
@@ -87,7 +87,10 @@ class ClusterHub:
         startup = [
             ClusterNode(parts.hostname or "localhost", parts.port or 6379) for parts in map(urlsplit, self._urls)
         ]
-        kwargs = {**self._kwargs, "socket_timeout": socket_timeout}
+        # A few quick retries (redis-py's default is ten): a failover shows as ChannelLayerUnavailable
+        # within about ``command_timeout``, as on one server, and the router re-reads the slot map.
+        retry = Retry(ExponentialWithJitterBackoff(cap=self._reconnect_max_delay, base=_BACKOFF_BASE), 2)
+        kwargs = {"retry": retry, **self._kwargs, "socket_timeout": socket_timeout}
         return RedisCluster.from_url(self._urls[0], startup_nodes=startup[1:], **kwargs)
 
     def _connection_to(self, address: str) -> Callable[[], AbstractConnection]:
@@ -296,7 +299,7 @@ class ClusterHub:
             if subscriber.connected:
                 continue
             for topic in list(subscriber.topics):
-                if self._owner(topic) != subscriber.address:
+                if primary_of(self.client, topic) != subscriber.address:
                     subscriber.remove(topic)
                     self._holder.pop(topic, None)
                     self._unrouted.add(topic)
@@ -305,7 +308,7 @@ class ClusterHub:
         for topic in list(self._unrouted):
             if topic in self._wanted:
                 # Raises if the slot map has no primary for the slot: the topic stays unrouted.
-                address = self._moved_to.pop(topic, None) or self._owner(topic)
+                address = self._moved_to.pop(topic, None) or primary_of(self.client, topic)
                 subscriber = self._subscribers.get(address)
                 if subscriber is None:
                     subscriber = self._subscribers[address] = ClusterSubscriber(
@@ -319,9 +322,6 @@ class ClusterHub:
                 self._holder[topic] = subscriber
                 subscriber.add(topic)
             self._unrouted.discard(topic)
-
-    def _owner(self, topic: bytes) -> str:
-        return primary_of(self.client, topic)
 
     async def close(self) -> None:
         """Cancel the tasks and close every connection; safe to call twice."""

@@ -239,3 +239,19 @@ async def test_killed_primary_is_replaced_by_its_replica_and_other_shards_keep_f
     assert await flows_again(sender, receiver, channel, doomed_group, timeout=10) < 10
     await eventually(lambda: channel in gaps.channels())
     assert shard_numsub(replica, NAMES.group_topic(doomed_group)) == 1
+
+
+async def test_stats_and_the_stats_reports_work_on_a_cluster(cluster, make_cluster_layer):
+    layer = make_cluster_layer(cluster, stats_interval=0.2)
+    channel = await layer.new_channel()
+    await layer.group_add("room", channel)
+    await layer.group_send("room", {"type": "chat"})
+    await asyncio.wait_for(layer.receive(channel), 2)
+    (shard,) = layer.stats()["shards"].values()
+    assert shard["subscribed"] and shard["subscriptions"] == 3  # inbox, control and the group
+    assert shard["publish"]["commands"] >= 1
+    deadline = time.monotonic() + 3
+    # Written with SET on the key's primary, read with SCAN on every primary; a later beat has the group.
+    while [report["groups"] for report in await layer.cluster_stats()] != [1]:
+        assert time.monotonic() < deadline, "no stats report with the group within 3s"
+        await asyncio.sleep(0.05)

@@ -101,8 +101,9 @@ def test_config_is_immutable():
         ),
     ],
 )
-def test_sentinel_and_cluster_hosts_are_normalised(host, expected):
+def test_sentinel_and_cluster_hosts_are_normalised_once_and_for_all(host, expected):
     assert LayerConfig.from_options({"hosts": [host]}).hosts == (expected,)
+    assert LayerConfig.from_options({"hosts": [expected]}).hosts == (expected,)  # fanout_ping feeds them back
 
 
 @pytest.mark.parametrize(
