@@ -79,7 +79,7 @@ def test_a_thread_running_its_own_loop_talks_to_the_main_loop(redis_url):
 
         thread = threading.Thread(target=other_thread)
         thread.start()
-        results.append(await asyncio.wait_for(layer.receive(channel), 3))
+        results.append(await asyncio.wait_for(layer.receive(channel), 10))
         await asyncio.to_thread(thread.join, 5)
         await layer.close()
 
