@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "channels_fanout",  # manage.py fanout_status, fanout_ping and the CHANNEL_LAYERS checks
     "testproject.chat",
 ]
 

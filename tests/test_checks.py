@@ -20,7 +20,8 @@ def fanout(config, backend="channels_fanout.FanoutChannelLayer"):
 
 @pytest.fixture
 def installed(settings, redis_url):
-    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "channels_fanout"]
+    if "channels_fanout" not in settings.INSTALLED_APPS:
+        settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "channels_fanout"]
     settings.CHANNEL_LAYERS = {"default": fanout({"hosts": [redis_url]})}
     return settings
 

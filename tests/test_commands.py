@@ -47,7 +47,8 @@ def layers_setting(*hosts: str, **config: Any) -> dict[str, Any]:
 @pytest.fixture
 def fanout_app(settings, redis_url):
     """channels_fanout installed, and the default alias on the test's Redis."""
-    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "channels_fanout"]
+    if "channels_fanout" not in settings.INSTALLED_APPS:
+        settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "channels_fanout"]
     settings.CHANNEL_LAYERS = layers_setting(redis_url)
     return settings
 
@@ -127,6 +128,7 @@ def test_fanout_status_json_is_the_reports(fanout_app, two_processes):
     for report in wait_until(both_reported):
         assert {"host", "uptime", "channels", "members", "messages", "shards", "age", "ttl"} <= set(report)
         assert report["ttl"] == BEAT * TTL_INTERVALS
+    assert run("fanout_status", "--json")[0].count("\n") == 1  # one line: JSON lines under --watch
 
 
 def test_fanout_status_says_so_when_no_process_reports(fanout_app):
@@ -219,3 +221,11 @@ def test_fanout_ping_lists_nothing_in_the_cluster_view(fanout_app, redis_server)
     run("fanout_ping")
     with redis_server.client() as client:
         assert list(client.scan_iter("asgi:stats:*")) == []
+
+
+def test_the_testproject_s_manage_py_has_the_commands(redis_url):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "testproject.settings", "REDIS_URL": redis_url}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "fanout_ping"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and done.stdout.startswith(f"PONG from {redis_url}"), done.stderr

@@ -96,3 +96,12 @@ def test_without_prometheus_client_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
     with pytest.raises(ImportError, match=r"pip install channels-fanout\[prometheus\]"):
         FanoutCollector()
+
+
+def test_the_testproject_serves_metrics_at_slash_metrics(client, settings, redis_url):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": {"hosts": [redis_url]}},
+    }
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert samples(response.content.decode())[("channels_fanout_channels", (("alias", "default"),))] == 0
