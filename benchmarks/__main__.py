@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.list:
         for scenario in SCENARIOS.values():
-            print(f"{scenario.name:<12} {scenario.title}")
+            print(f"{scenario.name:<12} {scenario.describe(quick=arguments.quick)}")
         for name, path in ALIASES.items():
             print(f"{name:<12} {path}")
         return 0
