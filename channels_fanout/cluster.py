@@ -20,19 +20,20 @@ from urllib.parse import urlsplit
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
+from . import keyspace
 from .cluster_publisher import ClusterPublisher, primary_of
 from .cluster_subscriber import ClusterSubscriber
 from .exceptions import ChannelLayerUnavailable
+from .supervisor import CONNECTION_ERRORS
 
 __all__ = ["ClusterHub"]
 
 logger = logging.getLogger(__name__)
 
 _BACKOFF_BASE = 0.05
-_ERRORS = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
+_ERRORS = CONNECTION_ERRORS
 
 
 class ClusterHub:
@@ -79,6 +80,7 @@ class ClusterHub:
         self._trouble = 0  # such passes in a row, for backoff
         self._troubled_at = 0.0
         self._router: asyncio.Task[None] | None = None
+        self._slot_map_read: asyncio.Task[None] | None = None
         # For stats, as Hub counts them; on a cluster every restore follows a loss, so the two are equal.
         self.reconnects = 0  # subscriptions restored after a lost connection, a moved slot or a failover
         self.gaps = 0  # those after which subscribed topics had missed messages
@@ -112,20 +114,11 @@ class ClusterHub:
         if self._blocking_client is None:
             # The socket timeout must outlast the server-side BLPOP timeout.
             self._blocking_client = self._cluster(socket_timeout=timeout + self._command_timeout)
-        try:
-            reply = await self._blocking_client.blpop([key], timeout=timeout)
-        except _ERRORS as exc:
-            raise ChannelLayerUnavailable(f"Redis {self.description} is unavailable: {exc}") from exc
-        return None if reply is None else cast(bytes, reply[1])
+        return await keyspace.pop(self._blocking_client, key, timeout, self.description)
 
     async def delete_keys(self, pattern: str) -> None:
-        """UNLINK every key matching ``pattern`` on every primary, found with SCAN."""
-        try:
-            keys = [key async for key in self.client.scan_iter(match=pattern, count=500)]
-            for start in range(0, len(keys), 500):
-                await self.client.unlink(*keys[start : start + 500])  # split by slot by the client
-        except _ERRORS as exc:
-            raise ChannelLayerUnavailable(f"Redis {self.description} is unavailable: {exc}") from exc
+        """UNLINK every key matching ``pattern`` on every primary."""
+        await keyspace.delete_matching(self.client, pattern, self.description)
 
     # Subscriptions
 
@@ -274,7 +267,7 @@ class ClusterHub:
                     delay = min(self._reconnect_max_delay, _BACKOFF_BASE * 2 ** (self._trouble - 2))
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             try:
-                await asyncio.wait_for(self._read_slot_map(), self._command_timeout)
+                await self._read_slot_map()
                 self._review()
                 self._assign()
             except _ERRORS as exc:
@@ -288,6 +281,16 @@ class ClusterHub:
                     await subscriber.close()
 
     async def _read_slot_map(self) -> None:
+        # redis-py leaks the connection of a slot-map read cancelled half way: time the read out
+        # without cancelling it; the next round, or close(), waits for the same read.
+        read = self._slot_map_read
+        if read is None or read.done():
+            read = self._slot_map_read = self._loop.create_task(self._fetch_slot_map())
+            read.add_done_callback(lambda task: task.cancelled() or task.exception())
+        async with asyncio.timeout(self._command_timeout):
+            await asyncio.shield(read)
+
+    async def _fetch_slot_map(self) -> None:
         await self.client.initialize()  # the first time only
         if self._stale:
             self._stale = False
@@ -329,6 +332,10 @@ class ClusterHub:
         if router is not None:
             router.cancel()
             await asyncio.gather(router, return_exceptions=True)
+        read, self._slot_map_read = self._slot_map_read, None
+        if read is not None and not read.done():
+            await asyncio.wait([read], timeout=self._command_timeout)
+            read.cancel()
         subscribers, self._subscribers = list(self._subscribers.values()), {}
         for subscriber in subscribers:
             await subscriber.close()
@@ -338,6 +345,9 @@ class ClusterHub:
                     waiter.set_exception(ChannelLayerUnavailable("the channel layer was closed"))
         self._waiters.clear()
         await self.publisher.close()
+        # redis-py disconnects nodes dropped from its slot map in background tasks of its own; a
+        # close that does not wait for them leaves their sockets open.
+        await asyncio.gather(*getattr(self.client.nodes_manager, "_background_tasks", ()), return_exceptions=True)
         await self.client.aclose()
         if self._blocking_client is not None:
             await self._blocking_client.aclose()

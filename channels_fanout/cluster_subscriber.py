@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,15 +19,15 @@ from typing import Protocol
 
 from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
-from redis.exceptions import MovedError, RedisError, ResponseError
+from redis.exceptions import MovedError, ResponseError
+
+from .supervisor import SupervisedConnection
 
 __all__ = ["ClusterSubscriber", "Listener"]
 
 logger = logging.getLogger(__name__)
 
-_BACKOFF_BASE = 0.05
 _CHUNK = 1000
-_CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 SSUBSCRIBE, SUNSUBSCRIBE = b"ssubscribe", b"sunsubscribe"
 
 
@@ -53,7 +52,7 @@ class _Command:
     unanswered: set[bytes] = field(default_factory=set)
 
 
-class ClusterSubscriber:
+class ClusterSubscriber(SupervisedConnection):
     """SSUBSCRIBE/SUNSUBSCRIBE on one node's connection, kept equal to ``topics`` whatever happens."""
 
     def __init__(
@@ -66,23 +65,19 @@ class ClusterSubscriber:
         command_timeout: float,
         reconnect_max_delay: float,
     ) -> None:
+        super().__init__(
+            address,
+            make_connection,
+            heartbeat_interval=heartbeat_interval,
+            command_timeout=command_timeout,
+            reconnect_max_delay=reconnect_max_delay,
+        )
         self.address = address
         self.topics: set[bytes] = set()  # held here: subscribed, or to subscribe once connected
-        self._make_connection = make_connection
         self._listener = listener
-        self._heartbeat_interval = heartbeat_interval
-        self._command_timeout = command_timeout
-        self._reconnect_max_delay = reconnect_max_delay
         self._sent: set[bytes] = set()  # topics whose last command on this connection was SSUBSCRIBE
         self._unconfirmed: Counter[bytes] = Counter()
         self._in_flight: deque[_Command] = deque()
-        self._dirty: set[bytes] = set()
-        self._dirty_event = asyncio.Event()
-        self._conn: AbstractConnection | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._loop = asyncio.get_running_loop()
-        self._last_seen = 0.0
-        self._attempt = 0
 
     @property
     def connected(self) -> bool:
@@ -99,8 +94,7 @@ class ClusterSubscriber:
     def add(self, topic: bytes) -> None:
         self.topics.add(topic)
         self._mark_dirty(topic)
-        if self._supervisor is None:
-            self._supervisor = self._loop.create_task(self._supervise(), name=f"channels_fanout {self.address}")
+        self._start_supervisor()
 
     def remove(self, topic: bytes) -> None:
         """Stop holding ``topic``; SUNSUBSCRIBE unless the server dropped it already."""
@@ -108,65 +102,21 @@ class ClusterSubscriber:
         self._mark_dirty(topic)
 
     async def close(self) -> None:
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            await asyncio.gather(supervisor, return_exceptions=True)
-
-    def _mark_dirty(self, topic: bytes) -> None:
-        self._dirty.add(topic)
-        self._dirty_event.set()
+        await self._stop_supervisor()
 
     # Connection lifecycle
 
-    async def _supervise(self) -> None:
-        while True:
-            conn = self._make_connection()
-            try:
-                await asyncio.wait_for(conn.connect(), self._command_timeout)  # type: ignore[no-untyped-call]
-                await self._serve(conn)
-            except _CONNECTION_ERRORS as exc:
-                if self._attempt % 10 == 0:  # the first and every tenth attempt: no flood in a long outage
-                    logger.warning(
-                        "Sharded pub/sub connection to %s lost or refused (%s); attempt %d",
-                        self.address, exc or type(exc).__name__, self._attempt + 1,
-                    )  # fmt: skip
-            finally:
-                lost = self._detach()
-                await conn.disconnect(nowait=True)
-            self._listener.on_down(self, lost)
-            delay = min(self._reconnect_max_delay, _BACKOFF_BASE * 2**self._attempt) * random.uniform(0.5, 1.0)
-            self._attempt += 1
-            await asyncio.sleep(delay)
-
-    async def _serve(self, conn: AbstractConnection) -> None:
-        self._conn = conn
-        self._last_seen = self._loop.time()
+    def _attach(self) -> None:
         self._dirty.update(self.topics)
         self._dirty_event.set()
-        tasks = [
-            self._loop.create_task(self._read(conn), name="channels_fanout sharded reader"),
-            self._loop.create_task(self._write(conn), name="channels_fanout sharded writer"),
-        ]
-        if self._heartbeat_interval:
-            tasks.append(self._loop.create_task(self._heartbeat(conn), name="channels_fanout sharded heartbeat"))
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _detach(self) -> set[bytes]:
-        """Forget the connection; returns the topics it had confirmed."""
+    def _detach(self) -> None:
+        """Forget the connection, and tell the listener which topics it had confirmed."""
         lost = {topic for topic in self._sent if topic not in self._unconfirmed}
-        self._conn = None
         self._sent.clear()
         self._unconfirmed.clear()
         self._in_flight.clear()
-        return lost
+        self._listener.on_down(self, lost)
 
     # The three tasks of a connection
 
@@ -178,8 +128,7 @@ class ClusterSubscriber:
                 self._last_seen = self._loop.time()
                 self._refused(exc)
                 continue
-            self._last_seen = self._loop.time()
-            self._attempt = 0
+            self._alive()
             kind, topic = reply[0], reply[1]
             if kind == b"smessage":
                 try:
@@ -258,13 +207,3 @@ class ClusterSubscriber:
             for slot, same_slot in by_slot.items()
             for start in range(0, len(same_slot), _CHUNK)
         ]
-
-    async def _heartbeat(self, conn: AbstractConnection) -> None:
-        """PING every interval; a connection silent for 1.5 intervals after a PING is dead."""
-        interval = self._heartbeat_interval
-        while True:
-            await asyncio.sleep(interval)
-            silent = self._loop.time() - self._last_seen
-            if silent > 1.5 * interval:
-                raise ConnectionError(f"no reply from {self.address} for {silent:.1f}s (heartbeat)")
-            await conn.send_command("PING", check_health=False)

@@ -3,24 +3,24 @@
 The hub knows topics and bytes, never channels or groups. Subscriptions are reference-counted;
 a writer task reconciles what Redis has with what is wanted, so any interleaving of subscribe
 and release converges to the wanted state, and bursts become one SUBSCRIBE or UNSUBSCRIBE.
-A supervisor task reconnects with capped, jittered exponential backoff, resubscribes, and then
-reports the outage to ``on_gap``. A heartbeat PING catches half-open connections.
+The connection is kept alive by ``SupervisedConnection`` (reconnect with backoff, heartbeat); after
+a reconnect the hub resubscribes and then reports the outage to ``on_gap``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError
 
+from . import keyspace
 from .exceptions import ChannelLayerUnavailable
 from .publisher import Publisher
+from .supervisor import SupervisedConnection
 
 __all__ = ["Hub"]
 
@@ -29,12 +29,10 @@ logger = logging.getLogger(__name__)
 MessageHandler = Callable[[bytes, bytes], None]
 GapHandler = Callable[[Collection[bytes], float], None]
 
-_BACKOFF_BASE = 0.05
 _SUBSCRIBE_CHUNK = 1000
-_CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
-class Hub:
+class Hub(SupervisedConnection):
     """Pub/sub and commands for one Redis server on the running loop."""
 
     def __init__(
@@ -48,32 +46,29 @@ class Hub:
         reconnect_max_delay: float,
     ) -> None:
         default = f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
-        self.description = str(host.get("description") or host.get("address") or default)
         self._host = host
-        self._on_message = on_message
-        self._on_gap = on_gap
-        self._heartbeat_interval = heartbeat_interval
         self._command_timeout = command_timeout
-        self._reconnect_max_delay = reconnect_max_delay
-        self.client = Redis(connection_pool=self._pool(max_connections=2, socket_timeout=command_timeout))
         # A factory only, for connections that are owned, not pooled: the subscriber's (no socket
         # timeout, since an idle subscriber waits for minutes; the heartbeat catches a dead peer) and
         # the publisher's (which sets one deadline per batch).
         self._connection_factory = self._pool(max_connections=1, socket_timeout=None)
+        super().__init__(
+            str(host.get("description") or host.get("address") or default),
+            self._connection_factory.make_connection,
+            heartbeat_interval=heartbeat_interval,
+            command_timeout=command_timeout,
+            reconnect_max_delay=reconnect_max_delay,
+        )
+        self._on_message = on_message
+        self._on_gap = on_gap
+        self.client = Redis(connection_pool=self._pool(max_connections=2, socket_timeout=command_timeout))
         self.publisher = Publisher(self._connection_factory.make_connection, self.description, command_timeout)
         self._blocking_client: Redis | None = None
 
         self._wanted: dict[bytes, int] = {}  # topic -> references
         self._sent: set[bytes] = set()  # topics whose last command on this connection was SUBSCRIBE
         self._unconfirmed: dict[bytes, int] = {}  # topic -> SUBSCRIBEs sent and not yet confirmed
-        self._dirty: set[bytes] = set()  # topics the writer must reconcile
-        self._dirty_event = asyncio.Event()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
-        self._conn: AbstractConnection | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._loop = asyncio.get_running_loop()
-        self._last_seen = 0.0
-        self._attempt = 0
         self._down_since: float | None = None
         self._gap_topics: set[bytes] = set()
         self._gap_pending: set[bytes] = set()
@@ -103,20 +98,10 @@ class Hub:
             # The socket timeout must outlast the server-side BLPOP timeout (redis-py defaults to 5 s).
             pool = self._pool(max_connections=8, socket_timeout=timeout + self._command_timeout)
             self._blocking_client = Redis(connection_pool=pool)
-        try:
-            reply = await self._blocking_client.blpop([key], timeout=timeout)
-        except _CONNECTION_ERRORS as exc:
-            raise ChannelLayerUnavailable(f"Redis at {self.description} is unavailable: {exc}") from exc
-        return None if reply is None else cast(bytes, reply[1])
+        return await keyspace.pop(self._blocking_client, key, timeout, self.description)
 
     async def delete_keys(self, pattern: str) -> None:
-        """UNLINK every key matching ``pattern``, found with SCAN (never KEYS, which blocks Redis)."""
-        try:
-            keys = [key async for key in self.client.scan_iter(match=pattern, count=500)]
-            for start in range(0, len(keys), 500):
-                await self.client.unlink(*keys[start : start + 500])
-        except _CONNECTION_ERRORS as exc:
-            raise ChannelLayerUnavailable(f"Redis at {self.description} is unavailable: {exc}") from exc
+        await keyspace.delete_matching(self.client, pattern, self.description)
 
     # Subscriptions
 
@@ -143,7 +128,7 @@ class Hub:
         self._wanted[topic] = references + 1
         if references == 0:
             self._mark_dirty(topic)
-        self._start()
+        self._start_supervisor()
         await self._confirmed(topic)
 
     def release(self, topic: bytes) -> None:
@@ -185,22 +170,11 @@ class Hub:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _mark_dirty(self, topic: bytes) -> None:
-        self._dirty.add(topic)
-        self._dirty_event.set()
-
     # Connection lifecycle
-
-    def _start(self) -> None:
-        if self._supervisor is None:
-            self._supervisor = self._loop.create_task(self._supervise(), name=f"channels_fanout hub {self.description}")
 
     async def close(self) -> None:
         """Cancel the tasks and close every connection; safe to call twice."""
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            await asyncio.gather(supervisor, return_exceptions=True)
+        await self._stop_supervisor()
         for waiters in self._waiters.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -212,28 +186,7 @@ class Hub:
         if self._blocking_client is not None:
             await self._blocking_client.connection_pool.aclose()
 
-    async def _supervise(self) -> None:
-        while True:
-            conn: AbstractConnection = self._connection_factory.make_connection()  # type: ignore[no-untyped-call]
-            try:
-                # Not wait_for: on Python 3.11 it swallows a cancellation that arrives as connect() fails,
-                # and close() then waits forever on a supervisor that keeps reconnecting.
-                async with asyncio.timeout(self._command_timeout):
-                    await conn.connect()  # type: ignore[no-untyped-call]
-                await self._serve(conn)
-            except _CONNECTION_ERRORS as exc:
-                self._log_down(exc)
-            finally:
-                self._detach()
-                await conn.disconnect(nowait=True)
-            delay = min(self._reconnect_max_delay, _BACKOFF_BASE * 2**self._attempt) * random.uniform(0.5, 1.0)
-            self._attempt += 1
-            await asyncio.sleep(delay)
-
-    async def _serve(self, conn: AbstractConnection) -> None:
-        """Run the reader, writer and heartbeat on one connection until one of them fails."""
-        self._conn = conn
-        self._last_seen = self._loop.time()
+    def _attach(self) -> None:
         self._sent.clear()
         self._unconfirmed.clear()
         self._dirty.update(self._wanted)
@@ -241,20 +194,6 @@ class Hub:
         self._gap_topics.intersection_update(self._wanted)
         self._gap_pending = set(self._gap_topics)
         self._check_gap()
-        tasks = [
-            self._loop.create_task(self._read(conn), name="channels_fanout reader"),
-            self._loop.create_task(self._write(conn), name="channels_fanout subscription writer"),
-        ]
-        if self._heartbeat_interval:
-            tasks.append(self._loop.create_task(self._heartbeat(conn), name="channels_fanout heartbeat"))
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _detach(self) -> None:
         """Forget the connection; topics Redis had confirmed are now in a gap until resubscribed."""
@@ -265,18 +204,8 @@ class Hub:
             self._gap_topics |= lost
             if self._down_since is None:
                 self._down_since = self._loop.time()
-        self._conn = None
         self._sent.clear()
         self._unconfirmed.clear()
-
-    def _log_down(self, exc: BaseException) -> None:
-        # One line per failed attempt would flood the log during a long outage; the first and then
-        # every tenth attempt carry the count.
-        if self._attempt % 10 == 0:
-            logger.warning(
-                "Redis pub/sub connection to %s lost or refused (%s); reconnecting, attempt %d",
-                self.description, exc or type(exc).__name__, self._attempt + 1,
-            )
 
     # The three tasks of a connection
 
@@ -284,8 +213,7 @@ class Hub:
         """Drain the socket: every reply is handled without awaiting anything else."""
         while True:
             reply = await conn.read_response(disconnect_on_error=False)
-            self._last_seen = self._loop.time()
-            self._attempt = 0
+            self._alive()
             kind = reply[0]
             if kind == b"message":
                 try:
@@ -339,13 +267,3 @@ class Hub:
             for command, topics in (("UNSUBSCRIBE", unsubscribe), ("SUBSCRIBE", subscribe)):
                 for start in range(0, len(topics), _SUBSCRIBE_CHUNK):
                     await conn.send_command(command, *topics[start : start + _SUBSCRIBE_CHUNK], check_health=False)
-
-    async def _heartbeat(self, conn: AbstractConnection) -> None:
-        """PING every interval; a connection silent for 1.5 intervals after a PING is dead."""
-        interval = self._heartbeat_interval
-        while True:
-            await asyncio.sleep(interval)
-            silent = self._loop.time() - self._last_seen
-            if silent > 1.5 * interval:
-                raise ConnectionError(f"no reply from {self.description} for {silent:.1f}s (heartbeat)")
-            await conn.send_command("PING", check_health=False)
