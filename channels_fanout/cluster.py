@@ -26,7 +26,7 @@ from . import keyspace
 from .cluster_publisher import ClusterPublisher, primary_of
 from .cluster_subscriber import ClusterSubscriber
 from .exceptions import ChannelLayerUnavailable
-from .supervisor import CONNECTION_ERRORS
+from .supervisor import CONNECTION_ERRORS, MessageHandler
 
 __all__ = ["ClusterHub"]
 
@@ -43,7 +43,7 @@ class ClusterHub:
         self,
         host: Mapping[str, Any],
         *,
-        on_message: Callable[[bytes, bytes], None],
+        on_message: MessageHandler,
         on_gap: Callable[[Collection[bytes], float], None],
         heartbeat_interval: float,
         command_timeout: float,
@@ -189,8 +189,8 @@ class ClusterHub:
 
     # What the subscribers report (from their tasks: no awaiting)
 
-    def on_message(self, topic: bytes, data: bytes) -> None:
-        self._on_message(topic, data)
+    def on_message(self, topic: bytes, data: bytes) -> bool:
+        return self._on_message(topic, data)
 
     def on_confirmed(self, subscriber: ClusterSubscriber, topic: bytes) -> None:
         if self._holder.get(topic) is not subscriber:

@@ -10,7 +10,6 @@ subscriber decides nothing about topology: it reports moved or lost topics to it
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -34,7 +33,8 @@ SSUBSCRIBE, SUNSUBSCRIBE = b"ssubscribe", b"sunsubscribe"
 class Listener(Protocol):
     """What a subscriber reports to (the ClusterHub); called from its tasks, never awaiting."""
 
-    def on_message(self, topic: bytes, data: bytes) -> None: ...
+    def on_message(self, topic: bytes, data: bytes) -> bool:
+        """Deliver; True if receivers fall behind (the reader then lets them run)."""
 
     def on_confirmed(self, subscriber: ClusterSubscriber, topic: bytes) -> None: ...
 
@@ -131,11 +131,7 @@ class ClusterSubscriber(SupervisedConnection):
             self._alive()
             kind, topic = reply[0], reply[1]
             if kind == b"smessage":
-                try:
-                    self._listener.on_message(topic, reply[2])
-                except Exception:  # a bad payload must never stop delivery to everyone else
-                    logger.exception("Delivering a message from topic %r failed", topic)
-                await asyncio.sleep(0)  # let receivers drain their inboxes between buffered replies
+                await self._hand_on(self._listener.on_message, topic, reply[2])
             elif kind == SSUBSCRIBE:
                 self._answered(SSUBSCRIBE, topic)
                 self._confirm(topic)

@@ -28,6 +28,8 @@ class Fanout:
         self.received = 0  # message frames that arrived (pub/sub or a worker list)
         self.expired = 0  # ... of which already past expiry on arrival
         self.undecodable = 0
+        # Set when a delivery left an inbox half full or more; the reader then lets receivers run.
+        self.crowded = False
         self.closed = InboxTotals()  # counters of inboxes closed since this node started
         self._names = names
         self._serializer = serializer
@@ -148,7 +150,8 @@ class Fanout:
         """Queue a message for one channel, opening its inbox if need be (as any layer's send does)."""
         self.received += 1
         if expires_at >= time.time():
-            self.open_inbox(channel).put_or_drop(self._serializer.loads(body), expires_at)
+            if self.open_inbox(channel).put_or_drop(self._serializer.loads(body), expires_at):
+                self.crowded = True
         else:
             self.expired += 1
 
@@ -161,14 +164,16 @@ class Fanout:
             self.expired += 1
             return
         message = self._serializer.loads(body)
-        first = True
+        first, crowded = True, False
         for channel in self._members[group]:
             inbox = self.inboxes.get(channel)
             if inbox is not None:
                 # Each receiver gets a dict of its own: a handler that mutates its message must
                 # not change what the other members see.
-                inbox.put_or_drop(message if first else dict(message), expires_at)
+                crowded |= inbox.put_or_drop(message if first else dict(message), expires_at)
                 first = False
+        if crowded:
+            self.crowded = True
 
     def note_undecodable(self, source: bytes, exc: Exception) -> None:
         """Count a frame or worker-list item that is not ours, and log it at most every few seconds."""

@@ -20,13 +20,12 @@ from redis.asyncio.connection import AbstractConnection
 from . import keyspace
 from .exceptions import ChannelLayerUnavailable
 from .publisher import Publisher
-from .supervisor import SupervisedConnection
+from .supervisor import MessageHandler, SupervisedConnection
 
 __all__ = ["Hub"]
 
 logger = logging.getLogger(__name__)
 
-MessageHandler = Callable[[bytes, bytes], None]
 GapHandler = Callable[[Collection[bytes], float], None]
 
 _SUBSCRIBE_CHUNK = 1000
@@ -216,13 +215,7 @@ class Hub(SupervisedConnection):
             self._alive()
             kind = reply[0]
             if kind == b"message":
-                try:
-                    self._on_message(reply[1], reply[2])
-                except Exception:  # a bad payload must never stop delivery to everyone else
-                    logger.exception("Delivering a message from topic %r failed", reply[1])
-                # read_response returns buffered replies without yielding: let the receivers run
-                # before the next one, or a burst larger than an inbox's capacity would overflow it.
-                await asyncio.sleep(0)
+                await self._hand_on(self._on_message, reply[1], reply[2])
             elif kind == b"subscribe":
                 self._confirm(reply[1])
 

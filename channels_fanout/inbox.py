@@ -74,17 +74,22 @@ class Inbox:
         self._wake_one()
         return True
 
-    def put_or_drop(self, message: dict[str, Any], expires_at: float) -> None:
-        """Queue ``message``, or count and (rate-limited) log its drop."""
-        if not self.put(message, expires_at):
-            self.dropped += 1
-            now = time.monotonic()
-            if now - self._logged_at >= DROP_LOG_INTERVAL:
-                logger.warning(
-                    "Inbox of %s is full (capacity %d): dropped %d messages since the last report, %d in total",
-                    self.channel, self.capacity, self.dropped - self._logged_drops, self.dropped,
-                )
-                self._logged_at, self._logged_drops = now, self.dropped
+    def put_or_drop(self, message: dict[str, Any], expires_at: float) -> bool:
+        """Queue ``message``, or count and (rate-limited) log its drop.
+
+        Returns whether the inbox is now half full or more: its receivers are falling behind.
+        """
+        if self.put(message, expires_at):
+            return len(self) * 2 >= self.capacity
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._logged_at >= DROP_LOG_INTERVAL:
+            logger.warning(
+                "Inbox of %s is full (capacity %d): dropped %d messages since the last report, %d in total",
+                self.channel, self.capacity, self.dropped - self._logged_drops, self.dropped,
+            )  # fmt: skip
+            self._logged_at, self._logged_drops = now, self.dropped
+        return True
 
     def drain(self) -> list[dict[str, Any]]:
         """Remove and return everything queued (used when the inbox is dropped)."""

@@ -243,10 +243,15 @@ class Node:
 
     # Callbacks from the hubs (run in the reader task: no awaiting)
 
-    def _on_message(self, topic: bytes, data: bytes) -> None:
+    def _on_message(self, topic: bytes, data: bytes) -> bool:
+        """Deliver a frame; True if an inbox is half full, so the reader should let receivers run."""
         control = self.fanout.deliver(topic, data)
-        if control is None:
-            return
+        if control is not None:
+            self._on_control(topic, control)
+        crowded, self.fanout.crowded = self.fanout.crowded, False
+        return crowded
+
+    def _on_control(self, topic: bytes, control: list[Any]) -> None:
         kind = control[0]
         if kind == envelope.FLUSH and topic == self._names.control_topic:
             if control[1] != self.client_id:

@@ -15,6 +15,9 @@ from .latency import Latency
 
 __all__ = ["Publisher"]
 
+# Replies between two extensions of a batch's deadline.
+_PROGRESS_EVERY = 256
+
 _Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
 
 
@@ -70,8 +73,8 @@ class Publisher:
     async def _send(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._timeout):
-                replies = await self._exchange([args for args, _ in batch])
+            async with asyncio.timeout(self._timeout) as deadline:
+                replies = await self._exchange([args for args, _ in batch], deadline)
         except (RedisError, OSError, TimeoutError) as exc:
             self.failed += len(batch)
             # The connection's state is unknown (a reply may be half read): start afresh next time.
@@ -89,7 +92,8 @@ class Publisher:
             else:
                 future.set_result(reply)
 
-    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    async def _exchange(self, commands: list[tuple[Any, ...]], deadline: asyncio.Timeout) -> list[Any]:
+        """Send a batch and read its replies; ``deadline`` bounds the wait for progress, not the batch."""
         if self._connection is None:
             self._connection = self._make_connection()
         connection = self._connection
@@ -97,7 +101,9 @@ class Publisher:
             await connection.connect()  # type: ignore[no-untyped-call]
         await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
         replies: list[Any] = []
-        for _ in commands:
+        for count in range(1, len(commands) + 1):
+            if count % _PROGRESS_EVERY == 0:  # a big batch on a busy server is slow, not stuck
+                deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
             try:
                 replies.append(await connection.read_response(disconnect_on_error=False))
             except ResponseError as exc:  # an error reply to one command: the others stand

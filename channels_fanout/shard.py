@@ -14,6 +14,7 @@ from .cluster import ClusterHub
 from .hub import Hub
 from .latency import Latency
 from .sentinel import master_host
+from .supervisor import MessageHandler
 
 __all__ = ["Shard", "open_shard"]
 
@@ -69,7 +70,7 @@ class Shard(Protocol):
 def open_shard(
     host: Mapping[str, Any],
     *,
-    on_message: Callable[[bytes, bytes], None],
+    on_message: MessageHandler,
     on_gap: Callable[[Collection[bytes], float], None],
     heartbeat_interval: float,
     command_timeout: float,

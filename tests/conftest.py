@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,3 +58,14 @@ async def make_layer(redis_url: str) -> AsyncIterator[Callable[..., FanoutChanne
 @pytest.fixture
 def layer(make_layer: Callable[..., FanoutChannelLayer]) -> FanoutChannelLayer:
     return make_layer()
+
+
+@pytest.fixture(autouse=True)
+def no_unclosed_resources() -> Iterator[None]:
+    """Fail the test that leaks a socket or connection, not whichever test the collector runs in."""
+    yield
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, f"resources left open: {leaks}"
