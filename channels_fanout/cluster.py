@@ -26,6 +26,7 @@ from . import keyspace
 from .cluster_publisher import ClusterPublisher, primary_of
 from .cluster_subscriber import ClusterSubscriber
 from .exceptions import ChannelLayerUnavailable
+from .references import References
 from .supervisor import CONNECTION_ERRORS, MessageHandler
 
 __all__ = ["ClusterHub"]
@@ -66,7 +67,7 @@ class ClusterHub:
         self._blocking_client: RedisCluster | None = None
         self._loop = asyncio.get_running_loop()
 
-        self._wanted: dict[bytes, int] = {}  # topic -> references
+        self._wanted = References()
         self._holder: dict[bytes, ClusterSubscriber] = {}  # wanted topic -> the subscriber holding it
         self._subscribers: dict[str, ClusterSubscriber] = {}  # "host:port" -> subscriber
         self._unrouted: set[bytes] = set()  # wanted topics no subscriber holds
@@ -128,9 +129,7 @@ class ClusterHub:
         Raises ChannelLayerUnavailable if that takes over ``command_timeout``; the reference is
         kept either way, and the caller releases it.
         """
-        references = self._wanted.get(topic, 0)
-        self._wanted[topic] = references + 1
-        if references == 0:
+        if self._wanted.take(topic):
             self._unrouted.add(topic)
             self._route_event.set()
         self._start_router()
@@ -138,12 +137,7 @@ class ClusterHub:
 
     def release(self, topic: bytes) -> None:
         """Drop a reference to ``topic``; the last one unsubscribes (without waiting for Redis)."""
-        references = self._wanted.get(topic, 0)
-        if references > 1:
-            self._wanted[topic] = references - 1
-            return
-        if references == 1:
-            del self._wanted[topic]
+        if self._wanted.drop(topic):
             holder = self._holder.pop(topic, None)
             if holder is not None:
                 holder.remove(topic)

@@ -20,6 +20,7 @@ from redis.asyncio.connection import AbstractConnection
 from . import keyspace
 from .exceptions import ChannelLayerUnavailable
 from .publisher import Publisher
+from .references import References
 from .supervisor import MessageHandler, SupervisedConnection
 
 __all__ = ["Hub"]
@@ -64,7 +65,7 @@ class Hub(SupervisedConnection):
         self.publisher = Publisher(self._connection_factory.make_connection, self.description, command_timeout)
         self._blocking_client: Redis | None = None
 
-        self._wanted: dict[bytes, int] = {}  # topic -> references
+        self._wanted = References()
         self._sent: set[bytes] = set()  # topics whose last command on this connection was SUBSCRIBE
         self._unconfirmed: dict[bytes, int] = {}  # topic -> SUBSCRIBEs sent and not yet confirmed
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
@@ -123,21 +124,14 @@ class Hub(SupervisedConnection):
         Raises ChannelLayerUnavailable if Redis does not confirm within ``command_timeout``; the
         reference is kept either way, and the caller releases it.
         """
-        references = self._wanted.get(topic, 0)
-        self._wanted[topic] = references + 1
-        if references == 0:
+        if self._wanted.take(topic):
             self._mark_dirty(topic)
         self._start_supervisor()
         await self._confirmed(topic)
 
     def release(self, topic: bytes) -> None:
         """Drop a reference to ``topic``; the last one unsubscribes (without waiting for Redis)."""
-        references = self._wanted.get(topic, 0)
-        if references > 1:
-            self._wanted[topic] = references - 1
-            return
-        if references == 1:
-            del self._wanted[topic]
+        if self._wanted.drop(topic):
             self._mark_dirty(topic)
             self._wake(topic)
             self._gap_pending.discard(topic)
