@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.retry import Retry
+from redis.asyncio.retry import Retry
 
 from . import keyspace
 from .cluster_publisher import ClusterPublisher, primary_of

@@ -14,7 +14,7 @@ from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError
-from redis.retry import Retry
+from redis.asyncio.retry import Retry
 
 __all__ = ["MasterLocator", "master_host"]
 
