@@ -19,12 +19,13 @@ from urllib.parse import urlsplit
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from . import keyspace
 from .cluster_publisher import ClusterPublisher, primary_of
 from .cluster_subscriber import ClusterSubscriber
+from .config import describe_host
 from .exceptions import ChannelLayerUnavailable
 from .references import References
 from .supervisor import CONNECTION_ERRORS, MessageHandler
@@ -55,8 +56,7 @@ class ClusterHub:
         kwargs.setdefault("protocol", 2)
         kwargs.setdefault("socket_connect_timeout", command_timeout)
         self._kwargs = kwargs
-        first = urlsplit(self._urls[0])
-        self.description = f"cluster at {first.hostname}:{first.port or 6379}"  # no credentials in logs
+        self.description = describe_host(host)
         self._on_message = on_message
         self._on_gap = on_gap
         self._heartbeat_interval = heartbeat_interval

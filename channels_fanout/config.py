@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["LayerConfig"]
+__all__ = ["LayerConfig", "describe_host", "redact"]
 
 Capacities = tuple[tuple["re.Pattern[str]", int], ...]
 
@@ -216,3 +216,26 @@ def _keys(keys: Any) -> tuple[str | bytes, ...]:
     if not all(isinstance(key, (str, bytes)) and key for key in keys):
         raise TypeError("CONFIG option 'symmetric_encryption_keys' must hold non-empty str or bytes keys")
     return tuple(keys)
+
+
+def describe_host(host: Mapping[str, Any]) -> str:
+    """How logs, errors and stats name a normalised entry of ``hosts``: never with its credentials."""
+    if "description" in host:
+        return redact(str(host["description"]))
+    if "cluster" in host:
+        first = urlsplit(host["cluster"][0])
+        return f"cluster at {first.hostname}:{first.port or 6379}"
+    if "sentinels" in host:
+        sentinels = ", ".join(f"{name}:{port}" for name, port in host["sentinels"])
+        return f"master {host['master_name']!r} of sentinels {sentinels}"
+    if "address" in host:
+        return redact(str(host["address"]))
+    return f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
+
+
+def redact(description: str) -> str:
+    """A Redis address without credentials or query options: logs and reports leave the process."""
+    if "://" not in description:
+        return description
+    parts = urlsplit(description)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"

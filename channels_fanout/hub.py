@@ -18,6 +18,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 
 from . import keyspace
+from .config import describe_host
 from .exceptions import ChannelLayerUnavailable
 from .publisher import Publisher
 from .references import References
@@ -45,7 +46,6 @@ class Hub(SupervisedConnection):
         command_timeout: float,
         reconnect_max_delay: float,
     ) -> None:
-        default = f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
         self._host = host
         self._command_timeout = command_timeout
         # A factory only, for connections that are owned, not pooled: the subscriber's (no socket
@@ -53,7 +53,7 @@ class Hub(SupervisedConnection):
         # the publisher's (which sets one deadline per batch).
         self._connection_factory = self._pool(max_connections=1, socket_timeout=None)
         super().__init__(
-            str(host.get("description") or host.get("address") or default),
+            describe_host(host),
             self._connection_factory.make_connection,
             heartbeat_interval=heartbeat_interval,
             command_timeout=command_timeout,

@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import LayerConfig
+from .config import LayerConfig, describe_host
 from .exceptions import ChannelLayerUnavailable
 from .layer import FanoutChannelLayer
-from .stats import redact
 
 __all__ = ["Pong", "ping"]
 
@@ -46,7 +45,7 @@ async def ping(
             seconds, error = await _trip(layer, timeout)
         finally:
             await layer.close()
-        (shard,) = layer.stats()["shards"] or [redact(str(host.get("address", host)))]
+        (shard,) = layer.stats()["shards"] or [describe_host(host)]
         pongs.append(Pong(shard, seconds, error))
     return pongs
 

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError
-from redis.asyncio.retry import Retry
+
+from .config import describe_host
 
 __all__ = ["MasterLocator", "master_host"]
 
@@ -29,13 +31,12 @@ class MasterLocator:
 
     async def address(self) -> tuple[str, int]:
         """The master's (host, port); MasterNotFoundError (a ConnectionError) while no sentinel names one."""
-        async with Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs) as sentinel:  # type: ignore[no-untyped-call]
+        async with Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs) as sentinel:
             host, port = await sentinel.discover_master(self.master_name)
         return str(host), int(port)
 
     def __str__(self) -> str:
-        sentinels = ", ".join(f"{host}:{port}" for host, port in self.sentinels)
-        return f"master {self.master_name!r} of sentinels {sentinels}"
+        return describe_host({"sentinels": self.sentinels, "master_name": self.master_name})
 
 
 class MasterConnection(Connection):

@@ -15,7 +15,6 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from .inbox import Inbox, InboxTotals
 from .latency import Latency
@@ -23,7 +22,7 @@ from .latency import Latency
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["DROP_REASONS", "LayerStats", "PublisherCounters", "ShardCounters", "redact"]
+__all__ = ["DROP_REASONS", "LayerStats", "PublisherCounters", "ShardCounters"]
 
 #: Why a message did not reach a receiver; the first four happen silently, the last two raise in the sender.
 DROP_REASONS = ("inbox_full", "expired", "undecodable", "discarded", "too_large", "channel_full")
@@ -121,7 +120,7 @@ class LayerStats:
         for inbox in list(node.fanout.inboxes.values()):
             self._inboxes.add(inbox)
         for hub in node.hubs:
-            self._shards.setdefault(redact(hub.description), _ShardTotals()).add_counters(hub)
+            self._shards.setdefault(hub.description, _ShardTotals()).add_counters(hub)
 
     def collect(self) -> dict[str, Any]:
         """A snapshot as a plain, JSON-serialisable dict (not atomic across event loops)."""
@@ -152,7 +151,7 @@ class LayerStats:
             groups += fanout.group_count
             members += fanout.member_count
             for hub in node.hubs:
-                shard = shards.setdefault(redact(hub.description), _ShardTotals())
+                shard = shards.setdefault(hub.description, _ShardTotals())
                 shard.add_counters(hub)
                 shard.subscriptions += hub.topic_count
                 shard.subscribed = shard.subscribed and (hub.subscribed or not hub.topic_count)
@@ -186,14 +185,6 @@ class LayerStats:
             "gaps": sum(shard.gaps for shard in shards.values()),
             "shards": {name: shard.as_dict() for name, shard in shards.items()},
         }
-
-
-def redact(description: str) -> str:
-    """A Redis address without credentials or query options: reports leave the process."""
-    if "://" not in description:
-        return description
-    parts = urlsplit(description)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def _deepest(inboxes: Iterable[tuple[str, Inbox]]) -> list[tuple[str, Inbox]]:

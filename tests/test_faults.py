@@ -9,6 +9,7 @@ import pytest
 
 from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
 from tests.helpers import eventually, numsub, pubsub_clients
+from tests.redis_server import free_port
 
 FAST = {"heartbeat_interval": 0.3, "reconnect_max_delay": 0.2, "command_timeout": 1}
 
@@ -194,3 +195,20 @@ async def test_cancelled_receives_during_an_outage_lose_nothing_delivered_before
             pass
     assert received == list(range(5))
     private_redis.start()
+
+
+async def test_errors_logs_and_stats_name_a_redis_url_without_its_password(caplog):
+    secret_url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    layer = FanoutChannelLayer(hosts=[secret_url], **{**FAST, "command_timeout": 0.3})
+    try:
+        errors = []
+        for attempt in (layer.group_send("room", {"type": "lost"}), layer.new_channel()):
+            with pytest.raises(ChannelLayerUnavailable) as raised:
+                await attempt
+            errors.append(str(raised.value))
+        await eventually(lambda: any("reconnecting" in r.getMessage() for r in caplog.records))
+    finally:
+        await asyncio.wait_for(layer.close(), 5)
+    said = errors + [record.getMessage() for record in caplog.records] + list(layer.stats()["shards"])
+    assert all(f"127.0.0.1:{secret_url.split(':')[-1]}" in line for line in errors)
+    assert not [line for line in said if "hunter2" in line]

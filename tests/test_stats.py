@@ -18,9 +18,10 @@ from channels.exceptions import ChannelFull, MessageTooLarge
 
 import channels_fanout
 from channels_fanout import ChannelLayerUnavailable, envelope
+from channels_fanout.config import redact
 from channels_fanout.latency import BOUNDS, Latency
 from channels_fanout.naming import client_id_of
-from channels_fanout.stats import DROP_REASONS, redact
+from channels_fanout.stats import DROP_REASONS
 from tests.helpers import eventually, receive
 
 QUIET = {"stats_interval": 0}  # these tests read stats() in-process; the heartbeat has tests of its own
