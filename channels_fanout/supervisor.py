@@ -122,6 +122,8 @@ class SupervisedConnection:
                 await self._serve(conn)
             except CONNECTION_ERRORS as exc:
                 self._log_down(exc)
+            except Exception:  # a bug or an unforeseen reply must not end this process's subscriptions
+                logger.exception("Pub/sub connection to %s failed unexpectedly; reconnecting", self.description)
             finally:
                 self._detach()
                 self._conn = None

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from redis.asyncio.connection import Connection
 
 from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
 from tests.helpers import eventually, numsub, pubsub_clients
@@ -212,3 +213,27 @@ async def test_errors_logs_and_stats_name_a_redis_url_without_its_password(caplo
     said = errors + [record.getMessage() for record in caplog.records] + list(layer.stats()["shards"])
     assert all(f"127.0.0.1:{secret_url.split(':')[-1]}" in line for line in errors)
     assert not [line for line in said if "hunter2" in line]
+
+
+async def test_unexpected_error_on_the_subscriber_connection_is_logged_and_survived(private_redis, caplog):
+    failures = []
+
+    class FailsOnce(Connection):
+        async def send_command(self, *args, **kwargs) -> None:
+            if args[0] == "SUBSCRIBE" and not failures:
+                failures.append(args)
+                raise RuntimeError("unforeseen")
+            await super().send_command(*args, **kwargs)
+
+    host = {"host": "127.0.0.1", "port": private_redis.port, "connection_class": FailsOnce}
+    layer = FanoutChannelLayer(hosts=[host], **FAST)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        await layer.group_send("room", {"type": "after"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "after"
+    finally:
+        await asyncio.wait_for(layer.close(), 5)
+    assert failures
+    (record,) = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert record.exc_info and "unforeseen" in str(record.exc_info[1])
