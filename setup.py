@@ -21,7 +21,7 @@ setup(
     python_requires=">=3.11",
     install_requires=[
         "channels>=4.0",
-        "redis[hiredis]>=5.0",
+        "redis[hiredis]>=8.0",
         "msgpack>=1.0",
     ],
     extras_require={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,8 @@ from .exceptions import ChannelLayerUnavailable
 from .latency import Latency
 
 __all__ = ["Publisher"]
+
+logger = logging.getLogger(__name__)
 
 # Replies between two extensions of a batch's deadline.
 _PROGRESS_EVERY = 256
@@ -75,7 +78,9 @@ class Publisher:
         try:
             async with asyncio.timeout(self._timeout) as deadline:
                 replies = await self._exchange([args for args, _ in batch], deadline)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, (RedisError, OSError, TimeoutError)):  # a bug or an unforeseen reply
+                logger.exception("Publishing to %s failed unexpectedly", self._description)
             self.failed += len(batch)
             # The connection's state is unknown (a reply may be half read): start afresh next time.
             await self._disconnect()
@@ -97,6 +102,8 @@ class Publisher:
         if self._connection is None:
             self._connection = self._make_connection()
         connection = self._connection
+        if connection.is_connected:
+            await self._drop_if_closed(connection)
         if not connection.is_connected:
             await connection.connect()  # type: ignore[no-untyped-call]
         await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
@@ -109,6 +116,20 @@ class Publisher:
             except ResponseError as exc:  # an error reply to one command: the others stand
                 replies.append(exc)
         return replies
+
+    @staticmethod
+    async def _drop_if_closed(connection: AbstractConnection) -> None:
+        """Disconnect a connection the server closed while it was idle (a restart), so the batch goes on a new one.
+
+        The batch never reached that server, so no command runs twice. The check reads no socket: the
+        event loop has already seen the EOF or reset.
+        """
+        try:
+            unexpected = await connection.can_read()  # a reply nobody asked for: state unknown
+        except (RedisError, OSError):
+            unexpected = True
+        if unexpected:
+            await connection.disconnect(nowait=True)
 
     async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None

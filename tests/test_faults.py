@@ -237,3 +237,41 @@ async def test_unexpected_error_on_the_subscriber_connection_is_logged_and_survi
     assert failures
     (record,) = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
     assert record.exc_info and "unforeseen" in str(record.exc_info[1])
+
+
+async def test_the_first_sends_after_a_redis_restart_succeed(make_fault_layer, private_redis):
+    receiver, sender = make_fault_layer(), make_fault_layer()
+    channel = await receiver.new_channel()
+    await receiver.group_add("room", channel)
+    await flows_again(sender, receiver, channel, "room")  # the sender's publishing connection is open
+    private_redis.restart()
+    await asyncio.sleep(0.05)  # Redis restarts take a while; the event loop runs meanwhile and sees the closed socket
+    await sender.send(channel, {"type": "direct"})
+    await sender.group_send("room", {"type": "group"})
+    assert sender.stats()["shards"][private_redis.url]["publish"]["failed"] == 0
+
+
+async def test_unexpected_error_while_publishing_fails_that_send_only_and_is_logged(private_redis, caplog):
+    failures = []
+
+    class FailsOnce(Connection):
+        async def send_packed_command(self, command, *args, **kwargs) -> None:
+            if not failures and b"PUBLISH" in b"".join(map(bytes, command)):
+                failures.append(command)
+                raise RuntimeError("unforeseen")
+            await super().send_packed_command(command, *args, **kwargs)
+
+    host = {"host": "127.0.0.1", "port": private_redis.port, "connection_class": FailsOnce}
+    layer = FanoutChannelLayer(hosts=[host], **FAST)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        with pytest.raises(ChannelLayerUnavailable) as raised:
+            await layer.group_send("room", {"type": "first"})
+        assert isinstance(raised.value.__cause__, RuntimeError)
+        await layer.group_send("room", {"type": "second"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "second"
+    finally:
+        await asyncio.wait_for(layer.close(), 5)
+    (record,) = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert record.exc_info and "unforeseen" in str(record.exc_info[1])
