@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -9,7 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import groups, protocol, services
-from .exceptions import ChatError
+from .exceptions import LAYER_ERRORS, ChatError, ServiceUnavailable
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -24,13 +25,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
-            await self.sign_in(user)
+            try:
+                await self.sign_in(user)
+            except ServiceUnavailable:
+                await self.close(code=protocol.TRY_AGAIN_LATER)  # the page reconnects with backoff
 
     async def disconnect(self, code: int) -> None:
         if self.user is not None:
-            await self.channel_layer.group_discard(groups.user_group(self.user.pk), self.channel_name)
-        for room in list(self.rooms):
-            await self.leave_room(room)
+            await self.leave_groups(self.user)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Decode here rather than in the base class, so a bad frame gets a reply and close code 4003, not a crash."""
@@ -99,11 +101,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Groups
 
     async def sign_in(self, user: AbstractBaseUser) -> None:
-        """Join the user's group before reading their rooms, so a membership change in between is not lost."""
+        """Join the user's group before reading their rooms, so a membership change in between is not lost.
+
+        All or nothing: if the layer cannot reach Redis, the connection stays signed out and in no group.
+        """
+        try:
+            await self.channel_layer.group_add(groups.user_group(user.pk), self.channel_name)
+            for room in await database_sync_to_async(services.rooms_of)(user):
+                await self.join_room(room.pk.hex)
+        except LAYER_ERRORS as exc:
+            with contextlib.suppress(*LAYER_ERRORS):
+                await self.leave_groups(user)
+            raise ServiceUnavailable() from exc
         self.user = user
-        await self.channel_layer.group_add(groups.user_group(user.pk), self.channel_name)
-        for room in await database_sync_to_async(services.rooms_of)(user):
-            await self.join_room(room.pk.hex)
+
+    async def leave_groups(self, user: AbstractBaseUser) -> None:
+        await self.channel_layer.group_discard(groups.user_group(user.pk), self.channel_name)
+        for room in list(self.rooms):
+            await self.leave_room(room)
 
     async def join_room(self, room: str) -> None:
         await self.channel_layer.group_add(groups.room_group(room), self.channel_name)

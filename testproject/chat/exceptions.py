@@ -5,7 +5,13 @@ ChatError
         RoomNotFound
         NotAMember
     InvalidText: empty, or longer than the limit
+    ServiceUnavailable: the channel layer cannot reach Redis; nothing was changed, try again
 """
+
+from redis.exceptions import RedisError
+
+#: What a channel layer raises when it cannot reach its Redis (ChannelLayerUnavailable is a ConnectionError).
+LAYER_ERRORS = (OSError, TimeoutError, RedisError)
 
 
 class ChatError(Exception):
@@ -27,3 +33,8 @@ class NotAMember(InvalidRoom):
 
 class InvalidText(ChatError):
     pass
+
+
+class ServiceUnavailable(ChatError):
+    def __init__(self) -> None:
+        super().__init__("The chat is unavailable right now; nothing was changed, try again shortly")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 # RFC 6455's 1003 (unsupported data) cannot be sent: daphne lets an application close only with 1000 or 3000-4999.
 UNSUPPORTED_DATA = 4003
+TRY_AGAIN_LATER = 4013  # 1013 in the private range: daphne closes only with 1000 or 3000-4999
 MAX_UUID_LENGTH = 100
 
 AUTHENTICATION_REQUIRED = "Authentication required before sending any other messages"

@@ -13,10 +13,11 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import QuerySet
 
 from . import groups
-from .exceptions import InvalidText, NotAMember, RoomNotFound
+from .exceptions import LAYER_ERRORS, InvalidText, NotAMember, RoomNotFound, ServiceUnavailable
 from .models import ApiToken, ChatMessage, ChatRoom
 from .serializers import message_payload
 
@@ -50,12 +51,15 @@ def latest_messages(room: ChatRoom) -> QuerySet[ChatMessage]:
 def post_message(user: AbstractBaseUser, room_id: object, text: object, request_uuid: str) -> dict[str, Any]:
     """Store a message and send it to every connection of every member with one group_send; returns its payload."""
     room = member_room(user, room_id)
-    message = ChatMessage.objects.create(room=room, author=user, text=clean_text(text))
-    payload = message_payload(message)
-    async_to_sync(get_channel_layer().group_send)(
-        groups.room_group(room.pk.hex),
-        {"type": groups.MESSAGE_EVENT, "uuid": request_uuid, "room": room.pk.hex, "message": payload},
-    )
+    event = {"type": groups.MESSAGE_EVENT, "uuid": request_uuid, "room": room.pk.hex}
+    # Stored only if broadcast, so an error reply always means "not posted" and a retry makes no duplicate.
+    with transaction.atomic():
+        message = ChatMessage.objects.create(room=room, author=user, text=clean_text(text))
+        event["message"] = payload = message_payload(message)
+        try:
+            async_to_sync(get_channel_layer().group_send)(groups.room_group(room.pk.hex), event)
+        except LAYER_ERRORS as exc:
+            raise ServiceUnavailable() from exc
     return payload
 
 

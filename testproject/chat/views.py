@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import services
-from .exceptions import InvalidText, NotAMember, RoomNotFound
+from .exceptions import InvalidText, NotAMember, RoomNotFound, ServiceUnavailable
 
 login = LoginView.as_view(template_name="chat/login.html")
 
@@ -49,4 +49,8 @@ def post_message(request: HttpRequest, room: str) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=403)
     except InvalidText as exc:
         return JsonResponse({"error": str(exc)}, status=400)
+    except ServiceUnavailable as exc:
+        response = JsonResponse({"error": str(exc)}, status=503)
+        response["Retry-After"] = "5"
+        return response
     return JsonResponse(message, status=201)
