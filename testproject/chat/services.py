@@ -13,7 +13,6 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.db.models import QuerySet
 
 from . import groups
@@ -51,15 +50,16 @@ def latest_messages(room: ChatRoom) -> QuerySet[ChatMessage]:
 def post_message(user: AbstractBaseUser, room_id: object, text: object, request_uuid: str) -> dict[str, Any]:
     """Store a message and send it to every connection of every member with one group_send; returns its payload."""
     room = member_room(user, room_id)
-    event = {"type": groups.MESSAGE_EVENT, "uuid": request_uuid, "room": room.pk.hex}
-    # Stored only if broadcast, so an error reply always means "not posted" and a retry makes no duplicate.
-    with transaction.atomic():
-        message = ChatMessage.objects.create(room=room, author=user, text=clean_text(text))
-        event["message"] = payload = message_payload(message)
-        try:
-            async_to_sync(get_channel_layer().group_send)(groups.room_group(room.pk.hex), event)
-        except LAYER_ERRORS as exc:
-            raise ServiceUnavailable() from exc
+    message = ChatMessage.objects.create(room=room, author=user, text=clean_text(text))
+    payload = message_payload(message)
+    event = {"type": groups.MESSAGE_EVENT, "uuid": request_uuid, "room": room.pk.hex, "message": payload}
+    try:
+        async_to_sync(get_channel_layer().group_send)(groups.room_group(room.pk.hex), event)
+    except LAYER_ERRORS as exc:
+        # Not posted, so that a retry makes no duplicate. Deleted rather than rolled back: a transaction
+        # open across the broadcast would hold SQLite's write lock for every other writer meanwhile.
+        message.delete()
+        raise ServiceUnavailable() from exc
     return payload
 
 
