@@ -26,7 +26,7 @@ from . import keyspace
 from .cluster_publisher import ClusterPublisher, primary_of
 from .cluster_subscriber import ClusterSubscriber
 from .config import describe_host
-from .exceptions import ChannelLayerUnavailable
+from .confirmations import Confirmations
 from .references import References
 from .supervisor import CONNECTION_ERRORS, MessageHandler
 
@@ -74,7 +74,7 @@ class ClusterHub:
         self._moved_to: dict[bytes, str] = {}  # unrouted topic -> the address a MOVED named
         self._lost: dict[bytes, float] = {}  # topic -> when its confirmed subscription was lost
         self._recovered: dict[bytes, float] = {}  # topic -> outage, until reported to on_gap
-        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._confirmations = Confirmations(self._loop)
         self._route_event = asyncio.Event()
         self._stale = False  # the slot map must be read again before routing
         self._troubled = False  # something failed (a subscriber, a publish) since the last routing pass
@@ -145,7 +145,7 @@ class ClusterHub:
             self._moved_to.pop(topic, None)
             self._lost.pop(topic, None)
             self._recovered.pop(topic, None)
-            self._wake(topic)
+            self._confirmations.confirm(topic)
 
     @property
     def subscribed(self) -> bool:
@@ -157,29 +157,13 @@ class ClusterHub:
         return len(self._wanted)
 
     async def _confirmed(self, topic: bytes) -> None:
-        if self._is_confirmed(topic):
-            return
-        waiter = self._loop.create_future()
-        waiters = self._waiters.setdefault(topic, [])
-        waiters.append(waiter)
-        try:
-            await asyncio.wait_for(waiter, self._command_timeout)
-        except asyncio.TimeoutError:
-            raise ChannelLayerUnavailable(
-                f"Redis {self.description} did not confirm SSUBSCRIBE within {self._command_timeout}s"
-            ) from None
-        finally:
-            if waiter in waiters:
-                waiters.remove(waiter)
+        if not self._is_confirmed(topic):
+            unconfirmed = f"Redis {self.description} did not confirm SSUBSCRIBE"
+            await self._confirmations.wait(topic, self._command_timeout, unconfirmed)
 
     def _is_confirmed(self, topic: bytes) -> bool:
         holder = self._holder.get(topic)
         return topic not in self._wanted or (holder is not None and holder.is_confirmed(topic))
-
-    def _wake(self, topic: bytes) -> None:
-        for waiter in self._waiters.pop(topic, ()):
-            if not waiter.done():
-                waiter.set_result(None)
 
     # What the subscribers report (from their tasks: no awaiting)
 
@@ -190,7 +174,7 @@ class ClusterHub:
         if self._holder.get(topic) is not subscriber:
             return
         self._trouble = 0
-        self._wake(topic)
+        self._confirmations.confirm(topic)
         lost_at = self._lost.pop(topic, None)
         if lost_at is not None:
             self._recovered[topic] = self._loop.time() - lost_at
@@ -333,11 +317,7 @@ class ClusterHub:
         subscribers, self._subscribers = list(self._subscribers.values()), {}
         for subscriber in subscribers:
             await subscriber.close()
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(ChannelLayerUnavailable("the channel layer was closed"))
-        self._waiters.clear()
+        self._confirmations.fail_all("the channel layer was closed")
         await self.publisher.close()
         # redis-py disconnects nodes dropped from its slot map in background tasks of its own; a
         # close that does not wait for them leaves their sockets open.

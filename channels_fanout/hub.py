@@ -9,7 +9,6 @@ a reconnect the hub resubscribes and then reports the outage to ``on_gap``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -19,7 +18,7 @@ from redis.asyncio.connection import AbstractConnection
 
 from . import keyspace
 from .config import describe_host
-from .exceptions import ChannelLayerUnavailable
+from .confirmations import Confirmations
 from .publisher import Publisher
 from .references import References
 from .supervisor import MessageHandler, SupervisedConnection
@@ -68,7 +67,7 @@ class Hub(SupervisedConnection):
         self._wanted = References()
         self._sent: set[bytes] = set()  # topics whose last command on this connection was SUBSCRIBE
         self._unconfirmed: dict[bytes, int] = {}  # topic -> SUBSCRIBEs sent and not yet confirmed
-        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._confirmations = Confirmations(self._loop)
         self._down_since: float | None = None
         self._gap_topics: set[bytes] = set()
         self._gap_pending: set[bytes] = set()
@@ -133,46 +132,26 @@ class Hub(SupervisedConnection):
         """Drop a reference to ``topic``; the last one unsubscribes (without waiting for Redis)."""
         if self._wanted.drop(topic):
             self._mark_dirty(topic)
-            self._wake(topic)
+            self._confirmations.confirm(topic)
             self._gap_pending.discard(topic)
             self._check_gap()
 
     async def _confirmed(self, topic: bytes) -> None:
-        if self._is_confirmed(topic):
-            return
-        waiter = self._loop.create_future()
-        waiters = self._waiters.setdefault(topic, [])
-        waiters.append(waiter)
-        try:
-            await asyncio.wait_for(waiter, self._command_timeout)
-        except TimeoutError:
-            raise ChannelLayerUnavailable(
-                f"Redis at {self.description} did not confirm SUBSCRIBE within {self._command_timeout}s"
-            ) from None
-        finally:
-            if waiter in waiters:
-                waiters.remove(waiter)
+        if not self._is_confirmed(topic):
+            unconfirmed = f"Redis at {self.description} did not confirm SUBSCRIBE"
+            await self._confirmations.wait(topic, self._command_timeout, unconfirmed)
 
     def _is_confirmed(self, topic: bytes) -> bool:
         if topic not in self._wanted:
             return True
         return self._conn is not None and topic in self._sent and topic not in self._unconfirmed
 
-    def _wake(self, topic: bytes) -> None:
-        for waiter in self._waiters.pop(topic, ()):
-            if not waiter.done():
-                waiter.set_result(None)
-
     # Connection lifecycle
 
     async def close(self) -> None:
         """Cancel the tasks and close every connection; safe to call twice."""
         await self._stop_supervisor()
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(ChannelLayerUnavailable("the channel layer was closed"))
-        self._waiters.clear()
+        self._confirmations.fail_all("the channel layer was closed")
         await self.publisher.close()
         # Clients given a pool do not close it themselves.
         await self.client.connection_pool.aclose()
@@ -219,7 +198,7 @@ class Hub(SupervisedConnection):
             self._unconfirmed[topic] = remaining
             return
         self._unconfirmed.pop(topic, None)
-        self._wake(topic)
+        self._confirmations.confirm(topic)
         self._gap_pending.discard(topic)
         self._check_gap()
 

@@ -12,47 +12,29 @@ from typing import Any, Protocol
 
 from .cluster import ClusterHub
 from .hub import Hub
-from .latency import Latency
 from .sentinel import master_host
+from .stats import PublisherCounters, ShardCounters
 from .supervisor import MessageHandler
 
 __all__ = ["Shard", "open_shard"]
 
 
-class ShardPublisher(Protocol):
+class ShardPublisher(PublisherCounters, Protocol):
     """Auto-pipelined commands, and the counters stats() reads."""
 
     async def execute(self, *args: Any) -> Any: ...
 
-    @property
-    def latency(self) -> Latency: ...
 
-    @property
-    def commands(self) -> int: ...
-
-    @property
-    def failed(self) -> int: ...
-
-
-class Shard(Protocol):
+class Shard(ShardCounters, Protocol):
     """Publishing, reference-counted subscriptions and worker-queue commands on one entry of ``hosts``.
 
-    Also what stats() and the stats reporter read (``stats.ShardCounters``, ``heartbeat.ReportStore``).
+    Also what the stats reporter reads (``heartbeat.ReportStore``).
     """
 
-    description: str
     client: Any  # redis.asyncio.Redis or RedisCluster: both SCAN every node and route commands by key
-    reconnects: int
-    gaps: int
 
     @property
     def publisher(self) -> ShardPublisher: ...
-
-    @property
-    def topic_count(self) -> int: ...
-
-    @property
-    def subscribed(self) -> bool: ...
 
     async def publish(self, topic: bytes, data: bytes) -> None: ...
 
