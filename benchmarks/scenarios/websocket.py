@@ -21,7 +21,10 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from ..chatsite import ChatServer, chat_environment
+from tests.redis_server import free_port
+from tests.testproject.site import Daphne
+
+from ..chatsite import chat_environment
 from ..harness import Run
 from ..measure import Tally, cpu_seconds, merge, percentiles_ms
 from ..payload import MESSAGE, PROBE
@@ -167,10 +170,12 @@ async def _probe(client: _Client, senders: list[tuple[int, str]]) -> None:
 def run(run: Run, params: dict[str, Any]) -> Outcome:
     workdir = Path(tempfile.mkdtemp(prefix="channels-bench-chat-"))
     env = chat_environment(workdir, run.redis_url, run.backend.path)
-    servers: list[ChatServer] = []
+    servers: list[Daphne] = []
     try:
         site = run.spawn(f"{__name__}:prepare", {**params, "env": env}, layer=False).expect("result", run.left())
-        servers = [ChatServer(env, workdir / f"daphne-{p}.log") for p in range(params["processes"])]
+        servers = [Daphne(free_port(), env, workdir / f"daphne-{p}.log") for p in range(params["processes"])]
+        for server in servers:
+            server.spawn()
         for server in servers:
             server.wait_ready()
         workers = [
@@ -193,7 +198,7 @@ def run(run: Run, params: dict[str, Any]) -> Outcome:
     return _outcome(params, measured, redis, server_cpu)
 
 
-def _client_params(params: dict[str, Any], site: dict[str, Any], server: ChatServer, process: int) -> dict[str, Any]:
+def _client_params(params: dict[str, Any], site: dict[str, Any], server: Daphne, process: int) -> dict[str, Any]:
     connections, rooms = params["connections"], params["rooms"]
     users = [
         {
