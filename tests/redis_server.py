@@ -61,6 +61,9 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self._wait_until_answering()
+
+    def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -68,8 +71,9 @@ class RedisServer:
                     client.ping()
                 return
             except redis.ConnectionError:
+                assert self.process is not None
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
+                    raise RuntimeError(f"{' '.join(self.process.args)} did not start") from None
                 time.sleep(0.02)
 
     def kill(self) -> None:
