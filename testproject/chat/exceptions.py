@@ -10,8 +10,9 @@ ChatError
 
 from redis.exceptions import RedisError
 
-#: What a channel layer raises when it cannot reach its Redis (ChannelLayerUnavailable is a ConnectionError).
-LAYER_ERRORS = (OSError, TimeoutError, RedisError)
+#: What a channel layer raises when it cannot reach its Redis: ChannelLayerUnavailable is a ConnectionError,
+#: TimeoutError an OSError too, and channels_redis lets redis-py's errors through.
+LAYER_ERRORS = (OSError, RedisError)
 
 
 class ChatError(Exception):

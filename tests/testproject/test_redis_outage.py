@@ -74,6 +74,7 @@ async def test_authenticating_while_redis_is_down_is_refused_and_can_be_retried(
         "status": "error",
         "error_message": UNAVAILABLE,
     }
+    assert chat_layer.stats()["members"] == 0  # signed out and in no group, not half signed in
     await listener.send_json_to({"uuid": "s1", "action": "select_room", "room": room.pk.hex})
     assert (await receive(listener))["error_message"] == "Authentication required before sending any other messages"
 
