@@ -60,27 +60,38 @@ class Inbox:
         """Whether a receiver is blocked on this inbox right now."""
         return bool(self._waiters)
 
+    @property
+    def full(self) -> bool:
+        return self._items is not None and len(self._items) >= self.capacity
+
     def put(self, message: dict[str, Any], expires_at: float) -> bool:
         """Queue ``message`` unless the inbox is full; never blocks."""
-        items = self._items
-        if items is None:
-            items = self._items = deque()
-        elif len(items) >= self.capacity:
+        if self.full:
             return False
-        items.append((expires_at, message))
-        self.delivered += 1
-        if len(items) > self.high_water:
-            self.high_water = len(items)
-        self._wake_one()
+        self.put_or_drop(message, expires_at)
         return True
 
     def put_or_drop(self, message: dict[str, Any], expires_at: float) -> bool:
-        """Queue ``message``, or count and (rate-limited) log its drop.
+        """Queue ``message``, or count and (rate-limited) log its drop. The fan-out's hot path.
 
         Returns whether the inbox is now half full or more: its receivers are falling behind.
         """
-        if self.put(message, expires_at):
-            return len(self) * 2 >= self.capacity
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        queued = len(items)
+        if queued >= self.capacity:
+            self._note_drop()
+            return True
+        items.append((expires_at, message))
+        self.delivered += 1
+        if queued >= self.high_water:
+            self.high_water = queued + 1
+        if self._waiters:
+            self._wake_one()
+        return (queued + 1) * 2 >= self.capacity
+
+    def _note_drop(self) -> None:
         self.dropped += 1
         now = time.monotonic()
         if now - self._logged_at >= DROP_LOG_INTERVAL:
@@ -89,7 +100,6 @@ class Inbox:
                 self.channel, self.capacity, self.dropped - self._logged_drops, self.dropped,
             )  # fmt: skip
             self._logged_at, self._logged_drops = now, self.dropped
-        return True
 
     def drain(self) -> list[dict[str, Any]]:
         """Remove and return everything queued (used when the inbox is dropped)."""
@@ -97,6 +107,19 @@ class Inbox:
         self._items = None
         self.discarded += len(items)
         return items
+
+    def take(self) -> dict[str, Any] | None:
+        """The next unexpired message if one is queued, else None; never waits (receive's fast path)."""
+        items = self._items
+        while items:
+            expires_at, message = items.popleft()
+            if not items:
+                self._items = None
+            if expires_at >= time.time():
+                self.idle_since = time.monotonic()
+                return message
+            self.expired += 1
+        return None
 
     async def get(self) -> dict[str, Any]:
         """Wait for the next unexpired message.
@@ -106,14 +129,7 @@ class Inbox:
         """
         self.receivers += 1
         try:
-            while True:
-                while items := self._items:
-                    expires_at, message = items.popleft()
-                    if not items:
-                        self._items = None
-                    if expires_at >= time.time():
-                        return message
-                    self.expired += 1
+            while (message := self.take()) is None:
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
                 if self.on_wait is not None:
@@ -126,6 +142,7 @@ class Inbox:
                     elif waiter in self._waiters:
                         self._waiters.remove(waiter)
                     raise
+            return message
         finally:
             self.receivers -= 1
             self.idle_since = time.monotonic()

@@ -68,7 +68,8 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         if node is not None and type(channel) is str:
             inbox = node.fanout.inboxes.get(channel)
             if inbox is not None:
-                return await inbox.get()
+                message = inbox.take()
+                return message if message is not None else await inbox.get()
         self.require_valid_channel_name(channel)
         return await self._on_node(Node.receive, channel)
 

@@ -57,3 +57,23 @@ async def test_drop_log_is_rate_limited_with_totals(caplog):
     records = [r for r in caplog.records if "is full" in r.getMessage()]
     assert len(records) == 1
     assert inbox.dropped == 50
+
+
+async def test_take_returns_a_queued_message_without_waiting_and_none_when_empty():
+    inbox = Inbox("c", capacity=5)
+    assert inbox.take() is None
+    inbox.put({"n": "old"}, time.time() - 1)
+    inbox.put({"n": 1}, FAR)
+    inbox.idle_since = 0.0
+    assert inbox.take() == {"n": 1}
+    assert inbox.expired == 1 and len(inbox) == 0
+    assert inbox.idle_since > 0.0  # a receiver was here: the sweeper keeps the inbox
+    assert inbox.take() is None
+
+
+async def test_put_or_drop_reports_a_half_full_inbox_and_tracks_the_high_water_mark():
+    inbox = Inbox("c", capacity=4)
+    assert [inbox.put_or_drop({"n": n}, FAR) for n in range(5)] == [False, True, True, True, True]
+    assert inbox.full and inbox.high_water == 4 and inbox.dropped == 1
+    inbox.take()
+    assert not inbox.full
