@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import Metric, Outcome, Scenario
 from .churn import CHURN
-from .fanout import FANOUT_ONE_GROUP, FANOUT_RATE, FANOUT_SATURATED
+from .fanout import FANOUT_ONE_GROUP, FANOUT_RATE, FANOUT_SATURATED, FANOUT_SERIAL
 from .memory import MEMORY
 from .p2p import P2P
 from .publish import PUBLISH
@@ -14,5 +14,5 @@ __all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
-    for scenario in (FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET)
+    for scenario in (FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET)
 }
