@@ -248,8 +248,11 @@ class ClusterHub:
                 await self._read_slot_map()
                 self._review()
                 self._assign()
-            except _ERRORS as exc:
-                logger.warning("Routing topics on %s failed (%s); retrying", self.description, exc)
+            except Exception as exc:  # a bug or an unforeseen reply must not stop routing for good
+                if isinstance(exc, _ERRORS):
+                    logger.warning("Routing topics on %s failed (%s); retrying", self.description, exc)
+                else:
+                    logger.exception("Routing topics on %s failed unexpectedly; retrying", self.description)
                 self._stale = self._troubled = True
                 self._route_event.set()
                 continue

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from redis.crc import key_slot
 
-from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
+from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, cluster as cluster_hub, signals
 from channels_fanout.naming import Names
 from tests.helpers import eventually
 from tests.redis_cluster import RedisClusterServers
@@ -255,6 +255,29 @@ async def test_killed_primary_is_replaced_by_its_replica_and_other_shards_keep_f
     assert await flows_again(sender, receiver, channel, doomed_group, timeout=10) < 10
     await eventually(lambda: channel in gaps.channels())
     assert shard_numsub(replica, NAMES.group_topic(doomed_group)) == 1
+
+
+async def test_unexpected_error_while_routing_is_logged_and_routing_goes_on(
+    cluster, make_cluster_layer, monkeypatch, caplog
+):
+    failures = []
+    primary_of = cluster_hub.primary_of
+
+    def fails_once(client, topic):
+        if not failures:
+            failures.append(topic)
+            raise RuntimeError("unforeseen")
+        return primary_of(client, topic)
+
+    monkeypatch.setattr(cluster_hub, "primary_of", fails_once)
+    layer = make_cluster_layer(cluster)
+    channel = await layer.new_channel()
+    await layer.group_add("room", channel)
+    await layer.group_send("room", {"type": "after"})
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "after"
+    assert failures
+    (record,) = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert record.exc_info and "unforeseen" in str(record.exc_info[1])
 
 
 async def test_stats_and_the_stats_reports_work_on_a_cluster(cluster, make_cluster_layer):
