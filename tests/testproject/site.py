@@ -100,10 +100,10 @@ class Daphne:
 class ChatSite:
     """Several daphne processes serving one migrated SQLite database through one Redis."""
 
-    def __init__(self, workdir: Path, redis_url: str, processes: int) -> None:
+    def __init__(self, workdir: Path, redis_url: str, processes: int, settings: str = "testproject.settings") -> None:
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "testproject.settings",
+            "DJANGO_SETTINGS_MODULE": settings,
             "DJANGO_DEBUG": "1",  # the ASGI app serves the page's static files only in DEBUG
             "REDIS_URL": redis_url,
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",

@@ -137,3 +137,22 @@ def test_a_page_reconnects_after_its_process_restarts_and_shows_what_it_missed(c
         b.start()
     WebDriverWait(bob, RECONNECT_WAIT).until(until.text_to_be_present_in_element((By.ID, "status"), "Connected"))
     wait_for_message(bob, "Sent while Bob was away")
+
+
+def test_a_page_turned_away_while_redis_is_down_backs_off_instead_of_retrying_at_once(private_redis, browser, tmp_path):
+    (tmp_path / "site").mkdir()
+    site = ChatSite(tmp_path / "site", private_redis.url, processes=1, settings="tests.testproject.impatient_settings")
+    site.start()
+    try:
+        site.manage("setup_demo", "--password", PASSWORD)
+        (server,) = site.servers
+        alice = browser()
+        log_in(alice, server, "alice")
+        private_redis.kill()
+        alice.refresh()  # the page loads from the database; its socket is accepted, then closed with 4013
+        # Turned away after about 1 s at every attempt, the page waits 0.5, 1, 2, then 4 s between attempts.
+        status = (By.ID, "status")
+        WebDriverWait(alice, WAIT).until(until.text_to_be_present_in_element(status, "Chat unavailable"))
+        WebDriverWait(alice, 20).until(until.text_to_be_present_in_element(status, "reconnecting in 4s"))
+    finally:
+        site.stop()

@@ -20,6 +20,9 @@ let selected = null;
 let socket = null;
 let pending = null; // uuid of our message in flight: the input is cleared when its broadcast comes back
 let retryDelay = 500;
+let openedAt = 0; // when the current connection opened; 0 while there is none
+const STABLE_AFTER_MS = 30000;
+const TRY_AGAIN_LATER = 4013; // protocol.TRY_AGAIN_LATER: the server cannot reach Redis
 let counter = 0;
 let errorTimer = null;
 
@@ -30,13 +33,19 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/ws/chat/`);
   socket.addEventListener("open", () => {
-    retryDelay = 500;
+    openedAt = Date.now();
     setOnline(true, "Connected");
     if (selected) send("select_room", { room: selected });
   });
   socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
-  socket.addEventListener("close", () => {
-    setOnline(false, `Offline, reconnecting in ${Math.round(retryDelay / 1000) || 1}s`);
+  socket.addEventListener("close", (event) => {
+    // Only a connection that lasted starts the backoff afresh: one the server turned away (4013: it could not
+    // reach Redis to sign the user in, which it tries for a few seconds) must not, or every page would retry
+    // at once, again and again, until the chat is back.
+    if (openedAt && Date.now() - openedAt >= STABLE_AFTER_MS) retryDelay = 500;
+    openedAt = 0;
+    const state = event.code === TRY_AGAIN_LATER ? "Chat unavailable" : "Offline";
+    setOnline(false, `${state}, reconnecting in ${Math.round(retryDelay / 1000) || 1}s`);
     setTimeout(connect, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
   });

@@ -1,0 +1,6 @@
+"""The testproject's settings with a layer that gives up on Redis after 1 s instead of 5, for outage tests."""
+
+from testproject.settings import *  # noqa: F403
+from testproject.settings import CHANNEL_LAYERS
+
+CHANNEL_LAYERS["default"]["CONFIG"]["command_timeout"] = 1
