@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from redis.crc import key_slot
 
-from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, cluster as cluster_hub, signals
+from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
+from channels_fanout import cluster as cluster_hub
 from channels_fanout.naming import Names
 from tests.helpers import eventually
 from tests.redis_cluster import RedisClusterServers

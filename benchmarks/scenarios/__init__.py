@@ -14,5 +14,7 @@ __all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
-    for scenario in (FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET)
+    for scenario in (
+        FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET
+    )
 }
