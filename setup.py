@@ -38,6 +38,7 @@ setup(
             "websockets>=12",
             "selenium>=4.10",
         ],
+        "lint": ["ruff==0.17.6", "mypy==2.4.1"],  # pinned: a new release's rules must not fail CI unannounced
         "benchmarks": ["channels_redis>=4.2", "daphne>=4.0", "websockets>=12", "pyinstrument>=4.6"],
     },
     classifiers=[

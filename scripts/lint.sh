@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Static checks that CI runs before the tests: ruff's lint rules on everything, mypy (strict) on the package.
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+
+make_venv lint
+cd "$ROOT"
+"$VENV/bin/ruff" check .
+"$VENV/bin/mypy" channels_fanout
