@@ -128,6 +128,6 @@ PUBLISH = Scenario(
         Metric("lost", "lost at the receiver (context)", None, ratio=False),
     ),
     full={"tasks": 1000, "per_task": 20, "groups": 10, "size": 200, "idle": 3.0},
-    quick={"tasks": 1000, "per_task": 3, "groups": 10, "size": 200, "idle": 1.5},
+    quick={"tasks": 1000, "per_task": 10, "groups": 10, "size": 200, "idle": 1.5},
     profile_role="publisher",
 )
