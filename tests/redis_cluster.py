@@ -58,17 +58,35 @@ class RedisClusterServers:
             with primary.client() as client:
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
-        with self.nodes[0].client() as client:
-            for node, bus_port in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
-                client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)
-        self._wait(lambda: all(self._info(node, "cluster")["cluster_known_nodes"] == str(len(self.nodes))
-                               for node in self.nodes), "meet")  # fmt: skip
+        self._meet()
         for index, replica in enumerate(replicas):
             with replica.client() as client:
                 client.execute_command("CLUSTER", "REPLICATE", self.node_id(primaries[index % len(primaries)]))
         self.wait_until_agreed()
         self._wait(lambda: all(self._info(node, "replication").get("master_link_status", "up") == "up"
                                for node in self.live), "replicas to sync")  # fmt: skip
+
+    def _meet(self, timeout: float = 15) -> None:
+        """CLUSTER MEET from the first node to the others, again for any whose handshake timed out.
+
+        A handshake not answered within the node timeout (at least 1 s) is abandoned for good, which
+        happens on a busy machine; gossip spreads a node only once the first node knows it.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.nodes[0].client() as client:
+                known = client.execute_command("CLUSTER", "NODES")
+                known = known.decode() if isinstance(known, bytes) else str(known)
+                for node, bus_port in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
+                    if f":{node.port}@" not in known:
+                        client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)
+            try:
+                self._wait(lambda: all(self._info(node, "cluster")["cluster_known_nodes"] == str(len(self.nodes))
+                                       for node in self.nodes), "meet", timeout=3)  # fmt: skip
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
 
     def stop(self) -> None:
         for node in self.nodes:
