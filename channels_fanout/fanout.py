@@ -60,6 +60,15 @@ class Fanout:
             self.closed.add(inbox)
         return inbox, groups
 
+    def holds_nothing(self, channel: str) -> bool:
+        """Whether dropping the inbox of ``channel`` would lose nothing.
+
+        So it is for a channel made by new_channel() with no message queued and in no group: a later
+        message, group_add or receive() opens its inbox again. (A worker channel's inbox may have a
+        fetch from Redis in flight.)
+        """
+        return is_specific(channel) and len(self.inboxes[channel]) == 0 and channel not in self._groups_of
+
     # Groups
 
     def join(self, group: str, channel: str) -> bool:

@@ -197,7 +197,8 @@ class Node:
         """Drop inboxes nobody received from for ``receive_grace``, and memberships past ``group_expiry``.
 
         Channels cancels a consumer's receive() when it exits and has no other "channel gone" signal;
-        the grace period keeps a receive() cancelled by a timeout (polling) from losing anything.
+        the grace period keeps a receive() cancelled by a timeout (polling) from losing anything. An
+        inbox that holds nothing to lose goes at the next pass, without waiting for the grace period.
         """
         grace, group_expiry = self._config.receive_grace, self._config.group_expiry
         period = min(max(min(grace, group_expiry) / 4, 0.05), 5.0)
@@ -205,7 +206,7 @@ class Node:
             await asyncio.sleep(period)
             cutoff = time.monotonic() - grace
             for channel, inbox in list(self.fanout.inboxes.items()):
-                if not inbox.receivers and inbox.idle_since < cutoff:
+                if not inbox.receivers and (inbox.idle_since < cutoff or self.fanout.holds_nothing(channel)):
                     self._drop(channel)
             for group, channel in self.fanout.memberships_older_than(group_expiry):
                 self._leave(group, channel)

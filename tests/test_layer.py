@@ -245,6 +245,22 @@ async def test_inbox_is_dropped_with_its_groups_after_the_receive_grace(make_lay
     assert channel not in node.fanout.inboxes
 
 
+async def test_an_inbox_with_nothing_to_lose_is_dropped_before_the_receive_grace_and_reopened_on_demand(make_layer):
+    layer = make_layer(receive_grace=4)  # the sweeper passes every second
+    member, holder, empty = [await layer.new_channel() for _ in range(3)]
+    await layer.group_add("g", member)
+    await layer.send(holder, {"type": "kept"})
+    for channel in (member, empty):  # their consumers exited: Channels cancelled their receive()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.01)
+    node = next(iter(layer._nodes.values()))
+    await eventually(lambda: empty not in node.fanout.inboxes, timeout=3)
+    assert member in node.fanout.inboxes and holder in node.fanout.inboxes  # a membership, a message
+    await layer.send(empty, {"type": "later"})
+    assert (await asyncio.wait_for(layer.receive(empty), 1))["type"] == "later"
+    assert (await asyncio.wait_for(layer.receive(holder), 1))["type"] == "kept"
+
+
 async def test_membership_expires_after_group_expiry(make_layer, redis_server):
     layer = make_layer(group_expiry=0.3)
     channel = await layer.new_channel()
