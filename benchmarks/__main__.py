@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.list:
         for scenario in SCENARIOS.values():
-            print(f"{scenario.name:<12} {scenario.describe(quick=arguments.quick)}")
+            print(f"{scenario.name:<14} {scenario.describe(quick=arguments.quick)}")
         for name, path in ALIASES.items():
-            print(f"{name:<12} {path}")
+            print(f"{name:<14} {path}")
         return 0
     try:
         backends = [parse_backend(name) for name in arguments.backends]

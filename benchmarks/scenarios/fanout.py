@@ -150,37 +150,38 @@ _LOAD = (
 )
 _THROUGHPUT = (Metric("deliveries_per_s", "deliveries/s", "higher"),)
 
-FANOUT_SATURATED = Scenario(
-    name="fanout",
-    title="Group fan-out, saturated: P={processes} x C={consumers} consumers, G={groups} groups, "
-    "{sends:,} group_sends of {size} B, {in_flight} in flight",
-    run=run,
-    metrics=_THROUGHPUT + _LATENCY + _LOAD,
-    full={**_COMMON, "consumers": 500, "groups": 10, "sends": 2000, "in_flight": 50},
-    quick={**_COMMON, "consumers": 100, "groups": 10, "sends": 300, "in_flight": 50, "idle": 1.5},
-    profile_role="consumer",
-)
 
-FANOUT_SERIAL = Scenario(
-    name="fanout-serial",
-    title="Group fan-out, one group_send at a time: P={processes} x C={consumers} consumers, G={groups} groups, "
+def _bursts(name: str, title: str, *, groups: int, in_flight: int, quick_sends: int) -> Scenario:
+    """A saturated scenario: 2,000 group_sends (fewer with --quick) as fast as ``in_flight`` senders go."""
+    shape = {**_COMMON, "groups": groups, "in_flight": in_flight}
+    return Scenario(
+        name=name,
+        title=title,
+        run=run,
+        metrics=_THROUGHPUT + _LATENCY + _LOAD,
+        full={**shape, "consumers": 500, "sends": 2000},
+        quick={**shape, "consumers": 100, "sends": quick_sends, "idle": 1.5},
+        profile_role="consumer",
+    )
+
+
+FANOUT_SATURATED = _bursts(
+    "fanout",
+    "Group fan-out, saturated: P={processes} x C={consumers} consumers, G={groups} groups, "
+    "{sends:,} group_sends of {size} B, {in_flight} in flight",
+    groups=10, in_flight=50, quick_sends=300,
+)
+FANOUT_ONE_GROUP = _bursts(
+    "fanout-1g",
+    "Group fan-out, saturated: one group, P={processes} x C={consumers} consumers, "
+    "{sends:,} group_sends of {size} B, {in_flight} in flight",
+    groups=1, in_flight=50, quick_sends=200,
+)
+FANOUT_SERIAL = _bursts(
+    "fanout-serial",
+    "Group fan-out, one group_send at a time: P={processes} x C={consumers} consumers, G={groups} groups, "
     "{sends:,} group_sends of {size} B",
-    run=run,
-    metrics=_THROUGHPUT + _LATENCY + _LOAD,
-    full={**_COMMON, "consumers": 500, "groups": 10, "sends": 2000, "in_flight": 1},
-    quick={**_COMMON, "consumers": 100, "groups": 10, "sends": 300, "in_flight": 1, "idle": 1.5},
-    profile_role="consumer",
-)
-
-FANOUT_ONE_GROUP = Scenario(
-    name="fanout-1g",
-    title="Group fan-out, saturated: one group, P={processes} x C={consumers} consumers, "
-    "{sends:,} group_sends of {size} B, {in_flight} in flight",
-    run=run,
-    metrics=_THROUGHPUT + _LATENCY + _LOAD,
-    full={**_COMMON, "consumers": 500, "groups": 1, "sends": 2000, "in_flight": 50},
-    quick={**_COMMON, "consumers": 100, "groups": 1, "sends": 200, "in_flight": 50, "idle": 1.5},
-    profile_role="consumer",
+    groups=10, in_flight=1, quick_sends=300,
 )
 
 FANOUT_RATE = Scenario(
