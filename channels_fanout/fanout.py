@@ -63,9 +63,9 @@ class Fanout:
     def holds_nothing(self, channel: str) -> bool:
         """Whether dropping the inbox of ``channel`` would lose nothing.
 
-        So it is for a channel made by new_channel() with no message queued and in no group: a later
-        message, group_add or receive() opens its inbox again. (A worker channel's inbox may have a
-        fetch from Redis in flight.)
+        True for a channel made by new_channel() with no message queued and in no group: a later
+        message, group_add or receive() opens its inbox again. Never for a worker channel, whose
+        inbox may have a fetch from Redis in flight.
         """
         return is_specific(channel) and len(self.inboxes[channel]) == 0 and channel not in self._groups_of
 

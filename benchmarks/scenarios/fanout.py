@@ -56,7 +56,7 @@ async def publisher(layer: Any, params: dict[str, Any], control: Control) -> Non
     sequence = iter(range(params["sends"]))
 
     async def sender() -> None:
-        """One of `in_flight` coroutines that share the sequence numbers."""
+        """One of ``in_flight`` coroutines that share the sequence numbers."""
         nonlocal sent
         for seq in sequence:
             if rate:
