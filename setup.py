@@ -39,7 +39,7 @@ setup(
             "selenium>=4.10",
         ],
         # Pinned: a new release's rules must not fail CI unannounced. mypy reads the optional extras' types.
-        "lint": ["ruff==0.17.6", "mypy==2.4.1", "cryptography>=41", "prometheus_client>=0.17"],
+        "lint": ["ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "cryptography>=41", "prometheus_client>=0.17"],
         "benchmarks": ["channels_redis>=4.2", "daphne>=4.0", "websockets>=12", "pyinstrument>=4.6"],
     },
     classifiers=[

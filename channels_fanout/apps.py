@@ -11,7 +11,7 @@ class ChannelsFanoutConfig(AppConfig):  # type: ignore[misc]
     verbose_name = "Channels fan-out layer"
 
     def ready(self) -> None:
-        from .checks import check_options, check_redis
+        from .operations.checks import check_options, check_redis
 
         # Django's registry is a set: registering again when apps reload is harmless.
         checks.register(check_options, "channels_fanout")

@@ -11,12 +11,12 @@ from channels.layers import BaseChannelLayer
 
 from . import signals
 from .config import LayerConfig
-from .heartbeat import Reporter, read_reports
-from .loopthread import LoopThread, is_single_call_loop
+from .local.loop_thread import LoopThread, is_single_call_loop
+from .local.node import Node
+from .monitoring.reports import Reporter, read_reports
+from .monitoring.stats import LayerStats
 from .naming import Names, is_specific
-from .node import Node
 from .serializers import Serializer
-from .stats import LayerStats
 
 __all__ = ["FanoutChannelLayer"]
 
@@ -42,7 +42,10 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._names = Names(config.prefix)
         self._nodes: dict[asyncio.AbstractEventLoop, Node] = {}
         self._loop_thread = LoopThread()
-        self._stats = LayerStats(self._nodes, config.prefix)
+        # Messages refused before they reach a node, for stats().
+        self.too_large = 0
+        self.channel_full = 0
+        self._stats = LayerStats(self._nodes, self, config.prefix)
         self._reporter = (
             Reporter(self._names.stats_key(self._stats.reporter_id), config.stats_interval, self._stats.collect)
             if config.stats_interval
@@ -57,7 +60,7 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         try:
             await self._on_node(Node.send, channel, self._encode(message))
         except ChannelFull:
-            self._stats.channel_full += 1
+            self.channel_full += 1
             raise
 
     async def receive(self, channel: str) -> dict[str, Any]:
@@ -150,7 +153,7 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise TypeError(f"A message must be a dict, not {type(message).__name__}")
         body = self._serializer.dumps(message)
         if len(body) > self.config.max_message_size:
-            self._stats.too_large += 1
+            self.too_large += 1
             raise MessageTooLarge(
                 f"The message is {len(body)} bytes encoded, over max_message_size "
                 f"({self.config.max_message_size}); send a reference to the data instead, or raise the limit"
@@ -167,8 +170,10 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         node = self._nodes.get(loop)
         if node is None:
             node = self._nodes[loop] = Node(
-                self.config, self._serializer, self._names, self.get_capacity, self._gap, self._forget, self._reporter
+                self.config, self._serializer, self._names, self.get_capacity, self._gap, self._forget
             )
+            if self._reporter is not None:
+                node.adopt(self._reporter.start(loop, node.hub_for(self._reporter.key.encode())))
         return await method(node, *args, **kwargs)
 
     def _forget(self, node: Node) -> None:

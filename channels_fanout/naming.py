@@ -49,7 +49,7 @@ class Names:
         return f"{self.prefix}:queue:{channel}"
 
     def stats_key(self, reporter_id: str) -> str:
-        """Where one process's stats report lives (see ``heartbeat``)."""
+        """Where one process's stats report lives (see ``monitoring.reports``)."""
         return f"{self.prefix}:stats:{reporter_id}"
 
     def stats_pattern(self) -> str:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from channels_fanout.prometheus import metrics_view
+from channels_fanout.operations.prometheus import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -9,6 +9,8 @@ from typing import Any
 
 import redis
 
+from channels_fanout import ChannelLayerUnavailable
+
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
     """Poll ``check`` until it returns a truthy value; fail with its last value after ``timeout``."""
@@ -44,3 +46,28 @@ def command_calls(client: redis.Redis, command: str) -> int:
 
 def connections_received(client: redis.Redis) -> int:
     return int(client.info("stats")["total_connections_received"])
+
+
+#: Layer options that notice a lost connection and reconnect within a second.
+FAST = {"heartbeat_interval": 0.3, "reconnect_max_delay": 0.2, "command_timeout": 1}
+
+
+async def flows_again(sender: Any, receiver: Any, channel: str, group: str, timeout: float = 5.0) -> float:
+    """Send directly and to the group until both arrive; returns seconds taken."""
+    start = time.monotonic()
+    got = set()
+    while got != {"direct", "group"}:
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"messages did not flow again within {timeout}s (got {got})")
+        try:
+            await sender.send(channel, {"type": "direct"})
+            await sender.group_send(group, {"type": "group"})
+        except ChannelLayerUnavailable:
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            while True:
+                got.add((await asyncio.wait_for(receiver.receive(channel), 0.2))["type"])
+        except asyncio.TimeoutError:
+            pass
+    return time.monotonic() - start

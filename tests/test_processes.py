@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from channels_fanout import FanoutChannelLayer
 from tests.helpers import eventually, numsub, pubsub_clients
-
-
-class LayerProcess:
-    """A tests/layer_process.py child; ``ask`` sends one command and reads its reply."""
-
-    def __init__(self, url: str, **options: Any) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.layer_process", url, json.dumps(options)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def ask(self, **command: Any) -> Any:
-        assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(json.dumps(command) + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"layer process exited with {self.process.wait(5)}")
-        return json.loads(line)
-
-    def stop(self) -> None:
-        assert self.process.stdin and self.process.stdout
-        self.process.stdin.close()
-        try:
-            self.process.wait(10)
-        finally:
-            self.process.stdout.close()
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(5)
+from tests.layer_process import LayerProcess
 
 
 @pytest.fixture

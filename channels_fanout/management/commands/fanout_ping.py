@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_fanout.aliases import fanout_entry
-from channels_fanout.ping import Pong, ping
+from channels_fanout.operations.aliases import fanout_entry
+from channels_fanout.operations.ping import Pong, ping
 
 
 class Command(BaseCommand):  # type: ignore[misc]

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_fanout.aliases import private_layer
 from channels_fanout.exceptions import ChannelLayerUnavailable
+from channels_fanout.operations.aliases import private_layer
 
 COLUMNS = ("HOST", "PID", "UPTIME", "AGE", "CHANNELS", "GROUPS", "MEMBERS", "BACKLOG", "DROPPED", "RECONNECTS",
            "TOP INBOXES")

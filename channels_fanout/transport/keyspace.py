@@ -1,0 +1,48 @@
+"""Key commands every kind of shard runs alike on its own client, with redis-py errors translated."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+from ..exceptions import ChannelLayerUnavailable
+from .supervised import CONNECTION_ERRORS
+
+__all__ = ["PUSH_SCRIPT", "delete_matching", "pop", "push"]
+
+_BATCH = 500
+
+#: Capacity check and push in one atomic step; the list lives as long as its newest item may.
+PUSH_SCRIPT = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+class _Executor(Protocol):
+    async def execute(self, *args: Any) -> Any: ...
+
+
+async def push(publisher: _Executor, key: str, item: bytes, capacity: int, ttl: float) -> bool:
+    """RPUSH ``item`` unless the list holds ``capacity`` items; the list expires ``ttl`` seconds after. One command."""
+    return bool(await publisher.execute("EVAL", PUSH_SCRIPT, 1, key, item, capacity, int(ttl * 1000)))
+
+
+async def pop(client: Any, key: str, timeout: float, description: str) -> bytes | None:
+    """BLPOP one key for at most ``timeout`` seconds; None if nothing came."""
+    try:
+        reply = await client.blpop([key], timeout=timeout)
+    except CONNECTION_ERRORS as exc:
+        raise ChannelLayerUnavailable(f"Redis {description} is unavailable: {exc}") from exc
+    return None if reply is None else cast(bytes, reply[1])
+
+
+async def delete_matching(client: Any, pattern: str, description: str) -> None:
+    """UNLINK every key matching ``pattern``, found with SCAN (never KEYS, which blocks Redis)."""
+    try:
+        keys = [key async for key in client.scan_iter(match=pattern, count=_BATCH)]
+        for start in range(0, len(keys), _BATCH):
+            await client.unlink(*keys[start : start + _BATCH])  # a cluster client splits it by slot
+    except CONNECTION_ERRORS as exc:
+        raise ChannelLayerUnavailable(f"Redis {description} is unavailable: {exc}") from exc

@@ -1,0 +1,83 @@
+"""A Sentinel-monitored master as a hub host: every new connection asks the sentinels where the master is.
+
+The hub reconnects after a failover as after any lost connection; asking on connect (not caching
+the address) is what makes that reconnect reach the promoted replica. Each ask opens and closes its
+own sentinel connections, so nothing here outlives a call or belongs to an event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, ReadOnlyError
+
+from ..config import describe_host
+
+__all__ = ["MasterLocator", "master_host"]
+
+
+class MasterLocator:
+    """Asks the sentinels for the address of the master they agree on (not down, not demoted)."""
+
+    def __init__(self, sentinels: Sequence[tuple[str, int]], master_name: str, sentinel_kwargs: Mapping[str, Any]):
+        self.sentinels = tuple(sentinels)
+        self.master_name = master_name
+        self._sentinel_kwargs = dict(sentinel_kwargs)
+
+    async def address(self) -> tuple[str, int]:
+        """The master's (host, port); MasterNotFoundError (a ConnectionError) while no sentinel names one."""
+        async with Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs) as sentinel:
+            host, port = await sentinel.discover_master(self.master_name)
+        return str(host), int(port)
+
+    def __str__(self) -> str:
+        return describe_host({"sentinels": self.sentinels, "master_name": self.master_name})
+
+
+class MasterConnection(Connection):
+    """A connection to whichever server the sentinels name as master when it connects."""
+
+    def __init__(self, *, locator: MasterLocator, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.locator = locator
+
+    async def _connect(self) -> None:
+        self.host, self.port = await self.locator.address()
+        await super()._connect()  # type: ignore[no-untyped-call]
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except ReadOnlyError as exc:
+            # A worker-queue push reached a master demoted to replica (a manual failover keeps it
+            # up): drop the connection so the next one asks the sentinels again.
+            await self.disconnect()
+            raise ConnectionError(f"{self.host}:{self.port} is no longer the master of {self.locator}") from exc
+
+
+class MasterSSLConnection(MasterConnection, SSLConnection):
+    """MasterConnection over TLS, for hosts with ``"ssl": True``."""
+
+
+def master_host(host: Mapping[str, Any], command_timeout: float) -> dict[str, Any]:
+    """Hub host arguments for a normalised Sentinel entry of ``hosts``.
+
+    The sentinels get the socket timeouts of ``command_timeout`` and no retries (each is asked once,
+    the next one is the retry) unless ``sentinel_kwargs`` sets them.
+    """
+    kwargs = dict(host)
+    sentinel_kwargs = {
+        "socket_timeout": command_timeout,
+        "socket_connect_timeout": command_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        **kwargs.pop("sentinel_kwargs", {}),
+    }
+    locator = MasterLocator(kwargs.pop("sentinels"), kwargs.pop("master_name"), sentinel_kwargs)
+    kwargs["connection_class"] = MasterSSLConnection if kwargs.pop("ssl", False) else MasterConnection
+    kwargs.update(locator=locator, description=str(locator))
+    return kwargs
