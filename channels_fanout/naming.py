@@ -4,6 +4,11 @@ Channel names follow the Channels spec: ``specific.<client id>!<token>`` for pro
 channels (made by ``new_channel``), anything else is a normal channel. The client id names one
 event loop of one process, so the sender of a direct message can compute the one pub/sub topic
 (the process inbox) that reaches it.
+
+Everything that belongs to one group (its topic, history stream and presence keys) carries the
+group name as a Redis Cluster hash tag, ``{group}``: one slot holds it all, so a script can add
+to a group's history and publish on its topic in one atomic step, on a cluster too. Several plain
+hosts pick a group's host by its topic, for its keys as well (``Names.group_topic``).
 """
 
 from __future__ import annotations
@@ -43,7 +48,11 @@ class Names:
         return f"{self.prefix}:inbox:{client_id}".encode()
 
     def group_topic(self, group: str) -> bytes:
-        return f"{self._group_topic_head}{group}".encode()
+        return f"{self._group_topic_head}{{{group}}}".encode()
+
+    def group_key(self, kind: str, group: str) -> str:
+        """A key of ``group``'s (``kind``: "history", "presence", ...), in the slot of the group's topic."""
+        return f"{self.prefix}:{kind}:{{{group}}}"
 
     def queue_key(self, channel: str) -> str:
         return f"{self.prefix}:queue:{channel}"

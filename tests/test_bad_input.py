@@ -78,7 +78,7 @@ async def test_foreign_payload_on_a_topic_is_skipped_and_delivery_goes_on(make_l
     await layer.group_add("g", channel)
     node = next(iter(layer._nodes.values()))
     with redis_server.client() as client:
-        client.publish("asgi:group:g", payload)
+        client.publish("asgi:group:{g}", payload)
         client.publish(node.inbox_topic, payload)
         client.publish("asgi:control", payload)
     await publisher.group_send("g", {"type": "after"})

@@ -59,7 +59,7 @@ async def test_websockets_share_one_subscriber_and_sigterm_closes_the_layer(daph
 
     sockets = [await _retry(connected) for _ in range(5)]
     with redis_server.client() as client:
-        await eventually(lambda: numsub(client, "asgi:group:g") == 1)
+        await eventually(lambda: numsub(client, "asgi:group:{g}") == 1)
         assert len(pubsub_clients(client)) == 1
         sender = FanoutChannelLayer(hosts=[redis_server.url])
         await sender.group_send("g", {"type": "m", "text": "to everyone"})

@@ -63,7 +63,7 @@ async def test_group_send_reaches_members_in_two_processes_once_with_one_publish
 async def test_group_topic_is_subscribed_by_exactly_the_processes_with_members(make_layer, redis_server):
     one, two = make_layer(), make_layer()
     a, b1, b2 = await one.new_channel(), await two.new_channel(), await two.new_channel()
-    topic = b"asgi:group:room"
+    topic = b"asgi:group:{room}"
     with redis_server.client() as client:
         assert numsub(client, topic) == 0
         await one.group_add("room", a)
@@ -111,7 +111,7 @@ async def test_group_add_is_idempotent(make_layer, redis_server):
         await receive(layer, channel, timeout=0.2)
     await layer.group_discard("g", channel)
     with redis_server.client() as client:
-        await eventually(lambda: numsub(client, b"asgi:group:g") == 0)
+        await eventually(lambda: numsub(client, b"asgi:group:{g}") == 0)
 
 
 async def test_group_add_racing_the_last_discard_ends_subscribed(make_layer, redis_server):
@@ -121,7 +121,7 @@ async def test_group_add_racing_the_last_discard_ends_subscribed(make_layer, red
     for _ in range(20):
         await asyncio.gather(layer.group_discard("g", channel), layer.group_add("g", channel))
     with redis_server.client() as client:
-        await eventually(lambda: numsub(client, b"asgi:group:g") == 1)
+        await eventually(lambda: numsub(client, b"asgi:group:{g}") == 1)
     await publisher.group_send("g", {"type": "still"})
     assert await receive(layer, channel) == {"type": "still"}
 
@@ -131,9 +131,9 @@ async def test_discard_racing_a_pending_subscribe_ends_unsubscribed(layer, redis
     for _ in range(20):
         await asyncio.gather(layer.group_add("g", channel), layer.group_discard("g", channel))
     with redis_server.client() as client:
-        await eventually(lambda: numsub(client, b"asgi:group:g") == 0)
+        await eventually(lambda: numsub(client, b"asgi:group:{g}") == 0)
         await asyncio.sleep(0.1)
-        assert numsub(client, b"asgi:group:g") == 0
+        assert numsub(client, b"asgi:group:{g}") == 0
 
 
 async def test_group_add_of_another_process_channel_takes_effect_there(make_layer):
@@ -241,7 +241,7 @@ async def test_inbox_is_dropped_with_its_groups_after_the_receive_grace(make_lay
     node = next(iter(layer._nodes.values()))
     assert channel in node.fanout.inboxes  # survives the cancellation itself
     with redis_server.client() as client:
-        await eventually(lambda: numsub(client, b"asgi:group:g") == 0, timeout=3)
+        await eventually(lambda: numsub(client, b"asgi:group:{g}") == 0, timeout=3)
     assert channel not in node.fanout.inboxes
 
 
@@ -267,7 +267,7 @@ async def test_membership_expires_after_group_expiry(make_layer, redis_server):
     await layer.group_add("g", channel)
     receiving = asyncio.create_task(layer.receive(channel))  # keeps the inbox itself alive
     with redis_server.client() as client:
-        await eventually(lambda: numsub(client, b"asgi:group:g") == 0, timeout=3)
+        await eventually(lambda: numsub(client, b"asgi:group:{g}") == 0, timeout=3)
     receiving.cancel()
     with pytest.raises(asyncio.CancelledError):
         await receiving
@@ -291,7 +291,7 @@ async def test_flush_empties_every_process_and_deletes_keys(make_layer, redis_se
         assert client.exists("asgi:queue:worker")
         await one.flush()
         assert not client.exists("asgi:queue:worker")
-        await eventually(lambda: numsub(client, b"asgi:group:g") == 0)
+        await eventually(lambda: numsub(client, b"asgi:group:{g}") == 0)
     await eventually(lambda: b not in next(iter(two._nodes.values())).fanout.inboxes)
     await one.send(a, {"type": "after"})
     assert await receive(one, a) == {"type": "after"}

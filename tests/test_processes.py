@@ -24,7 +24,7 @@ async def test_group_send_reaches_members_in_two_processes_exactly_once(two_proc
     one, two = two_processes
     members = one.ask(join="room", count=3) + two.ask(join="room", count=2)
     with redis_server.client() as client:
-        assert numsub(client, "asgi:group:room") == 2
+        assert numsub(client, "asgi:group:{room}") == 2
         subscribers = pubsub_clients(client)
         assert len(subscribers) == 2  # one subscriber connection per process, whatever its consumers
         publisher = make_layer()
@@ -39,9 +39,9 @@ async def test_group_send_reaches_members_in_two_processes_exactly_once(two_proc
         for channel in members:
             assert [m["n"] for m in received[channel]] == list(range(10))
         one.ask(leave="room")
-        await eventually(lambda: numsub(client, "asgi:group:room") == 1)
+        await eventually(lambda: numsub(client, "asgi:group:{room}") == 1)
         two.ask(leave="room")
-        await eventually(lambda: numsub(client, "asgi:group:room") == 0)
+        await eventually(lambda: numsub(client, "asgi:group:{room}") == 0)
 
 
 async def test_worker_channel_messages_are_delivered_once_across_processes(two_processes, make_layer):

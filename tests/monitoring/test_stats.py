@@ -140,7 +140,7 @@ async def test_a_message_expired_on_arrival_is_counted_and_not_delivered(make_la
     if kind == "direct":
         topic, frame = inbox_topic(channel), envelope.pack(envelope.MESSAGE, channel, expired_at, body)
     else:
-        topic, frame = "asgi:group:room", envelope.pack(envelope.GROUP, expired_at, body)
+        topic, frame = "asgi:group:{room}", envelope.pack(envelope.GROUP, expired_at, body)
     with redis_server.client() as client:
         assert client.publish(topic, frame) == 1
     await eventually(lambda: layer.stats()["messages"]["received"] == 1)

@@ -51,7 +51,7 @@ async def test_redis_restart_keeps_receivers_waiting_and_delivery_resumes(make_f
     took = await flows_again(sender, receiver, channel, "room")
     assert took < 2
     with private_redis.client() as client:
-        assert numsub(client, "asgi:group:room") == 1
+        assert numsub(client, "asgi:group:{room}") == 1
         assert len(pubsub_clients(client)) == 1
 
 
@@ -63,7 +63,7 @@ async def test_killed_subscriber_connection_is_replaced_and_resubscribed(make_fa
         old = {c["id"] for c in pubsub_clients(client)}
         assert client.client_kill_filter(_type="pubsub") == 1
         await eventually(lambda: {c["id"] for c in pubsub_clients(client)} - old)
-        await eventually(lambda: numsub(client, "asgi:group:room") == 1)
+        await eventually(lambda: numsub(client, "asgi:group:{room}") == 1)
     assert await flows_again(sender, receiver, channel, "room") < 2
 
 

@@ -43,7 +43,7 @@ async def test_failover_finds_the_promoted_replica_resubscribes_and_signals_the_
     await receiver.group_add("room", channel)
     await flows_again(sender, receiver, channel, "room")
     with sentinels.master.client() as client:
-        assert numsub(client, "asgi:group:room") == 1
+        assert numsub(client, "asgi:group:{room}") == 1
     signalled = []
 
     def on_gap(sender, channels, outage, **kwargs):
@@ -60,7 +60,7 @@ async def test_failover_finds_the_promoted_replica_resubscribes_and_signals_the_
     (layer, channels, outage), *_ = signalled
     assert layer is receiver and channel in channels and outage > 0
     with sentinels.replica.client() as client:
-        assert numsub(client, "asgi:group:room") == 1
+        assert numsub(client, "asgi:group:{room}") == 1
         # The sentinels hold subscriber connections of their own (named sentinel-...-pubsub).
         assert len([c for c in pubsub_clients(client) if not c["name"].startswith("sentinel-")]) == 1
 
