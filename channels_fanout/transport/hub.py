@@ -88,8 +88,10 @@ class Hub(SupervisedConnection):
 
     # Commands
 
+    publish_command = "PUBLISH"
+
     async def publish(self, topic: bytes, data: bytes) -> None:
-        await self.publisher.execute("PUBLISH", topic, data)
+        await self.publisher.execute(self.publish_command, topic, data)
 
     async def push(self, key: str, item: bytes, capacity: int, ttl: float) -> bool:
         """Append ``item`` to the list ``key`` unless it holds ``capacity`` items; False if it does."""

@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Any, Protocol, cast
 
 from ..exceptions import ChannelLayerUnavailable
+from .scripts import Script
 from .supervised import CONNECTION_ERRORS
 
-__all__ = ["PUSH_SCRIPT", "delete_matching", "pop", "push"]
+__all__ = ["PUSH", "delete_matching", "pop", "push"]
 
 _BATCH = 500
 
 #: Capacity check and push in one atomic step; the list lives as long as its newest item may.
-PUSH_SCRIPT = """
+PUSH = Script("""
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
-"""
+""")
 
 
 class _Executor(Protocol):
@@ -26,7 +27,7 @@ class _Executor(Protocol):
 
 async def push(publisher: _Executor, key: str, item: bytes, capacity: int, ttl: float) -> bool:
     """RPUSH ``item`` unless the list holds ``capacity`` items; the list expires ``ttl`` seconds after. One command."""
-    return bool(await publisher.execute("EVAL", PUSH_SCRIPT, 1, key, item, capacity, int(ttl * 1000)))
+    return bool(await PUSH.run(publisher, (key,), (item, capacity, int(ttl * 1000))))
 
 
 async def pop(client: Any, key: str, timeout: float, description: str) -> bytes | None:

@@ -62,6 +62,8 @@ class Shard(ShardCounters, Protocol):
     """
 
     client: Any  # redis.asyncio.Redis or RedisCluster: both SCAN every node and route commands by key
+    #: What publishes on this shard's topics: PUBLISH, or SPUBLISH on a cluster (scripts need to know).
+    publish_command: str
 
     @property
     def publisher(self) -> ShardPublisher: ...

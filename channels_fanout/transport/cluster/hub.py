@@ -107,8 +107,10 @@ class ClusterHub:
 
     # Commands
 
+    publish_command = "SPUBLISH"
+
     async def publish(self, topic: bytes, data: bytes) -> None:
-        await self.publisher.execute("SPUBLISH", topic, data)
+        await self.publisher.execute(self.publish_command, topic, data)
 
     async def push(self, key: str, item: bytes, capacity: int, ttl: float) -> bool:
         """Append ``item`` to the list ``key`` unless it holds ``capacity`` items; False if it does."""
