@@ -5,6 +5,8 @@
     [JOIN, group, channel]                 group_add of a channel owned by the receiving process
     [LEAVE, group, channel]                group_discard, likewise
     [FLUSH, sender_client_id]              drop all inboxes and memberships (control topic)
+    [PRESENCE, group, joins, leaves]       keys that joined or left the group's presence (group topic),
+                                           built by a Lua script: flat lists of key, meta (JSON text)
 
 ``expires_at`` is wall-clock time (seconds since the epoch): a message is never delivered after it.
 """
@@ -15,10 +17,11 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["FLUSH", "GROUP", "JOIN", "LEAVE", "MESSAGE", "pack", "unpack"]
+__all__ = ["FLUSH", "GROUP", "JOIN", "LEAVE", "MESSAGE", "PRESENCE", "pack", "unpack"]
 
 MESSAGE, GROUP, JOIN, LEAVE, FLUSH = 1, 2, 3, 4, 5
-_ARITY = {MESSAGE: 4, GROUP: 3, JOIN: 3, LEAVE: 3, FLUSH: 2}
+PRESENCE = 6
+_ARITY = {MESSAGE: 4, GROUP: 3, JOIN: 3, LEAVE: 3, FLUSH: 2, PRESENCE: 4}
 
 
 def pack(*fields: Any) -> bytes:

@@ -16,6 +16,7 @@ from .local.node import Node
 from .monitoring.reports import Reporter, read_reports
 from .monitoring.stats import LayerStats
 from .naming import Names, is_specific
+from .presence.entries import Metas, encode_entry
 from .serializers import Serializer
 
 __all__ = ["FanoutChannelLayer"]
@@ -30,7 +31,7 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     Takes the CONFIG options of ``LayerConfig`` as keyword arguments (the README lists them).
     """
 
-    extensions = ["groups", "flush"]
+    extensions = ["groups", "flush", "presence"]
 
     def __init__(self, **options: Any) -> None:
         config = LayerConfig.from_options(options)
@@ -100,6 +101,27 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         """Send ``message`` to every member of ``group``, in every process: one PUBLISH."""
         self.require_valid_group_name(group)
         await self._on_node(Node.group_send, group, self._encode(message))
+
+    # Presence extension (README, "Presence")
+
+    async def presence_track(self, group: str, channel: str, key: str, meta: dict[str, Any] | None = None) -> None:
+        """Track ``channel`` (made by new_channel() on this loop) in ``group``'s presence under ``key``, with ``meta``.
+
+        Tracking it again replaces its key and meta. The channel is untracked by itself when its
+        consumer goes away (its inbox is dropped) and when this loop's layer closes.
+        """
+        self._require_member(group, channel)
+        await self._on_node(Node.presence_track, group, channel, encode_entry(key, meta))
+
+    async def presence_untrack(self, group: str, channel: str) -> None:
+        """Stop tracking ``channel`` in ``group``; nothing happens if it is not tracked."""
+        self._require_member(group, channel)
+        await self._on_node(_untrack, group, channel)
+
+    async def presence_list(self, group: str) -> Metas:
+        """Every key tracked in ``group`` by any process, with the metas of its channels: one round trip."""
+        self.require_valid_group_name(group)
+        return await self._on_node(_list, group)
 
     # Flush extension
 
@@ -187,3 +209,11 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
 async def _read_reports(node: Node, pattern: str) -> list[dict[str, Any]]:
     return await read_reports(node.hubs, pattern)
+
+
+async def _untrack(node: Node, group: str, channel: str) -> None:
+    await node.presence.untrack(group, channel)
+
+
+async def _list(node: Node, group: str) -> Metas:
+    return await node.presence.read(group)

@@ -172,7 +172,16 @@ class Fanout:
         if expires_at < time.time():
             self.expired += 1
             return
-        message = self._serializer.loads(body)
+        self._put_to_members(group, self._serializer.loads(body), expires_at)
+
+    def deliver_to_members(self, topic: bytes, message: dict[str, Any], expires_at: float) -> None:
+        """Put a message made in this process (a presence event) into every local member of the topic's group."""
+        self.received += 1
+        group = self._group_of_topic.get(topic)
+        if group is not None:
+            self._put_to_members(group, message, expires_at)
+
+    def _put_to_members(self, group: str, message: dict[str, Any], expires_at: float) -> None:
         first, crowded = True, False
         for channel in self._members[group]:
             inbox = self.inboxes.get(channel)

@@ -13,6 +13,7 @@ from channels.exceptions import ChannelFull
 from .. import envelope
 from ..config import LayerConfig
 from ..naming import Names, client_id_of, is_specific
+from ..presence.tracker import Presence
 from ..serializers import Serializer
 from ..transport.shard import Shard, open_shard
 from ..transport.sharding import shard_of
@@ -64,6 +65,9 @@ class Node:
             for host in config.hosts
         ]
         self.worker_channels = WorkerChannels(names, self.fanout, self.hub_for, capacity_of, config.expiry)
+        self.presence = Presence(
+            names, self.client_id, self.hub_for, config.presence_timeout, config.presence_message_type
+        )
         self._receiving = False
         self._subscribing: asyncio.Task[None] | None = None
         self._janitor: asyncio.Task[None] | None = None
@@ -144,6 +148,12 @@ class Node:
             return
         self._leave(group, channel)
 
+    async def presence_track(self, group: str, channel: str, entry: bytes) -> None:
+        """Track a channel of this loop; its inbox opens, so that its consumer going away untracks it."""
+        await self.presence.track(group, channel, entry)
+        if self.presence.tracks(channel):
+            self.fanout.open_inbox(channel)
+
     async def flush(self) -> None:
         for hub in self.hubs:
             await hub.delete_keys(self._names.key_pattern())
@@ -165,6 +175,7 @@ class Node:
             if task is not current:
                 task.cancel()
         await asyncio.gather(*(task for task in tasks if task is not current), return_exceptions=True)
+        await self.presence.close()  # before the hubs: it takes this loop's entries off Redis
         await self.worker_channels.close()
         for hub in self.hubs:
             await hub.close()
@@ -208,7 +219,8 @@ class Node:
             await asyncio.sleep(period)
             cutoff = time.monotonic() - grace
             for channel, inbox in list(self.fanout.inboxes.items()):
-                if not inbox.receivers and (inbox.idle_since < cutoff or self.fanout.holds_nothing(channel)):
+                holds_nothing = self.fanout.holds_nothing(channel) and not self.presence.tracks(channel)
+                if not inbox.receivers and (inbox.idle_since < cutoff or holds_nothing):
                     self._drop(channel)
             for group, channel in self.fanout.memberships_older_than(group_expiry):
                 self._leave(group, channel)
@@ -229,6 +241,7 @@ class Node:
             self.hub_for(topic).release(topic)
 
     def _drop(self, channel: str) -> None:
+        self.presence.forget(channel)
         _, groups = self.fanout.close_inbox(channel)
         for group in groups:
             topic = self._names.group_topic(group)
@@ -237,6 +250,7 @@ class Node:
 
     def _clear(self) -> None:
         """Flush: every membership left, every inbox emptied; inboxes with a waiting receiver stay open."""
+        self.presence.clear()
         for group, channel in self.fanout.memberships():
             self._leave(group, channel)
         for channel, inbox in list(self.fanout.inboxes.items()):
@@ -267,6 +281,17 @@ class Node:
                 self._leave(group, channel)
             else:
                 self._spawn(self.group_add(group, channel))
+        elif kind == envelope.PRESENCE:
+            self._on_presence(topic, control)
+
+    def _on_presence(self, topic: bytes, frame: list[Any]) -> None:
+        try:
+            message = self.presence.event(frame)
+        except (ValueError, TypeError) as exc:
+            self.fanout.note_undecodable(topic, exc)
+            return
+        if message is not None:
+            self.fanout.deliver_to_members(topic, message, time.time() + self._config.expiry)
 
     def _on_gap(self, topics: Collection[bytes], outage: float) -> None:
         channels = self.fanout.channels_behind(topics, self.inbox_topic)

@@ -72,6 +72,35 @@ class _ShardTotals:
         }
 
 
+class PresenceCounters(Protocol):
+    """What a node's presence counts (``presence.tracker.Presence``)."""
+
+    @property
+    def scripts(self) -> int: ...
+
+    @property
+    def reaped(self) -> int: ...
+
+    resyncs: int
+
+
+class _PresenceTotals:
+    """Presence counters summed over event loops."""
+
+    __slots__ = ("scripts", "reaped", "resyncs")
+
+    def __init__(self) -> None:
+        self.scripts = self.reaped = self.resyncs = 0
+
+    def add(self, other: PresenceCounters | _PresenceTotals) -> None:
+        self.scripts += other.scripts
+        self.reaped += other.reaped
+        self.resyncs += other.resyncs
+
+    def as_dict(self) -> dict[str, int]:
+        return {"scripts": self.scripts, "reaped": self.reaped, "resyncs": self.resyncs}
+
+
 class LayerStats:
     """Counters of one layer in this process: its nodes' (live and closed) and the layer's own."""
 
@@ -84,6 +113,7 @@ class LayerStats:
         self._prefix = prefix
         # Counters of closed nodes.
         self._published = self._received = self._expired = self._undecodable = 0
+        self._presence = _PresenceTotals()
         self._inboxes = InboxTotals()
         self._shards: dict[str, _ShardTotals] = {}
 
@@ -94,6 +124,7 @@ class LayerStats:
         self._expired += node.fanout.expired
         self._undecodable += node.fanout.undecodable
         self._inboxes.add(node.fanout.closed)
+        self._presence.add(node.presence)
         for inbox in list(node.fanout.inboxes.values()):
             self._inboxes.add(inbox)
         for hub in node.hubs:
@@ -110,10 +141,14 @@ class LayerStats:
         for name, retired in self._shards.items():
             shards[name] = _ShardTotals()
             shards[name].add_counters(retired)
-        channels = groups = members = backlog = 0
+        channels = groups = members = backlog = tracked = 0
+        presence = _PresenceTotals()
+        presence.add(self._presence)
         deepest: list[tuple[str, Inbox]] = []
         for node in nodes:
             fanout = node.fanout
+            presence.add(node.presence)
+            tracked += node.presence.tracked_count
             published += node.published
             received += fanout.received
             expired += fanout.expired
@@ -143,6 +178,7 @@ class LayerStats:
             "groups": groups,
             "members": members,
             "backlog": backlog,
+            "tracked": tracked,
             "messages": {
                 "published": published,
                 "received": received,
@@ -161,6 +197,7 @@ class LayerStats:
             "reconnects": sum(shard.reconnects for shard in shards.values()),
             "gaps": sum(shard.gaps for shard in shards.values()),
             "shards": {name: shard.as_dict() for name, shard in shards.items()},
+            "presence": presence.as_dict(),
         }
 
 

@@ -35,11 +35,17 @@ _GAUGES = (
     ("inbox_backlog", "backlog", "Messages waiting in local inboxes."),
     ("inbox_high_water", "inbox_high_water", "The most messages any local inbox has held at once."),
     ("event_loops", "loops", "Event loops the layer is live on."),
+    ("presence_tracked", "tracked", "Local channels tracked in a group's presence (one per group and channel)."),
 )
 _MESSAGES = (
     ("messages_published", "published", "Messages handed to Redis: a PUBLISH, or a push onto a worker list."),
     ("messages_received", "received", "Messages that arrived from Redis for a local channel or group."),
     ("messages_delivered", "delivered", "Messages put into a local inbox, once per receiving channel."),
+)
+_PRESENCE = (
+    ("presence_scripts", "scripts", "Presence scripts run: track, untrack, list, beats and re-assertions."),
+    ("presence_reaped", "reaped", "Dead processes whose presence this process's scripts removed."),
+    ("presence_resyncs", "resyncs", "Re-assertions of this process's presence: Redis lost it, or a command failed."),
 )
 _SHARD_COUNTERS = (
     ("reconnects", "reconnects", "Subscriber reconnections after losing subscriptions."),
@@ -108,6 +114,11 @@ def _families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
         for reason, count in report["messages"]["dropped"].items():
             dropped.add_metric([alias, reason], count)
     yield dropped
+    for suffix, key, documentation in _PRESENCE:
+        counter = CounterMetricFamily(_name(suffix), documentation, labels=["alias"])
+        for alias, report in stats.items():
+            counter.add_metric([alias], report["presence"][key])
+        yield counter
     yield from _shard_families(stats)
 
 
