@@ -6,7 +6,7 @@
     [LEAVE, group, channel]                group_discard, likewise
     [FLUSH, sender_client_id]              drop all inboxes and memberships (control topic)
     [PRESENCE, group, joins, leaves]       keys that joined or left the group's presence (group topic),
-                                           built by a Lua script: flat lists of key, meta (JSON text)
+                                           built by a Lua script: lists of entries, JSON [key, meta]
 
 ``expires_at`` is wall-clock time (seconds since the epoch): a message is never delivered after it.
 """

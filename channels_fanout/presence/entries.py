@@ -1,19 +1,18 @@
 """What a presence entry is in Redis and on the wire: a key and a meta, checked once, and decoded back.
 
-An entry is stored as msgpack ``[key, meta]`` with the meta as JSON text: the Lua scripts read the
-key and pass the meta on untouched (cmsgpack would turn an empty dict into a list and 1.0 into 1),
-and everything they pack stays valid UTF-8, which msgpack's str type requires.
+An entry is the JSON text ``[key, meta]`` (ASCII: ``ensure_ascii``). The Lua scripts decode it
+only to read the key, and hand the text on untouched, so a meta comes back exactly as JSON has it
+(re-encoding it in Lua would turn an empty dict into a list); and texts join into one JSON array,
+so a whole group, or an event's entries, decode in one C-level parse.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import msgpack
-
-__all__ = ["MAX_KEY_BYTES", "MAX_META_BYTES", "decode_list", "diff_message", "encode_entry"]
+__all__ = ["MAX_KEY_BYTES", "MAX_META_BYTES", "Metas", "decode_list", "diff_message", "encode_entry"]
 
 MAX_KEY_BYTES = 256
 MAX_META_BYTES = 4096
@@ -44,16 +43,12 @@ def encode_entry(key: Any, meta: Any) -> bytes:
             f"A presence meta is {len(text)} bytes as JSON, over {MAX_META_BYTES}; keep it small "
             "(a name, a device, a status) and look the rest up by key"
         )
-    return msgpack.packb([key, text], use_bin_type=True)  # type: ignore[no-any-return]
+    return f"[{json.dumps(key)},{text}]".encode()
 
 
-def decode_list(flat: Sequence[bytes]) -> Metas:
-    """HGETALL of a group's entries (channel, entry, ...) as key -> metas, keys sorted."""
-    metas: Metas = {}
-    for entry in flat[1::2]:
-        key, text = msgpack.unpackb(entry, raw=False)
-        metas.setdefault(key, []).append(json.loads(text))
-    return dict(sorted(metas.items()))
+def decode_list(entries: bytes) -> Metas:
+    """A group's entries, joined by the script into one JSON array, as key -> metas."""
+    return _by_key(json.loads(entries))
 
 
 def diff_message(message_type: str, frame: list[Any]) -> dict[str, Any]:
@@ -65,15 +60,29 @@ def diff_message(message_type: str, frame: list[Any]) -> dict[str, Any]:
     _, group, joins, leaves = frame
     if not isinstance(group, str):
         raise ValueError(f"a presence frame for group {group!r}")
-    return {"type": message_type, "group": group, "joins": _by_key(joins), "leaves": _by_key(leaves)}
+    return {
+        "type": message_type,
+        "group": group,
+        "joins": {key: {"metas": metas} for key, metas in _by_key(_joined(joins)).items()},
+        "leaves": {key: {"metas": metas} for key, metas in _by_key(_joined(leaves)).items()},
+    }
 
 
-def _by_key(flat: Any) -> dict[str, dict[str, list[Any]]]:
-    if not isinstance(flat, list) or len(flat) % 2:
-        raise ValueError("a presence frame whose joins or leaves are not key, meta pairs")
-    grouped: dict[str, dict[str, list[Any]]] = {}
-    for key, text in zip(flat[::2], flat[1::2], strict=True):
-        if not isinstance(key, str) or not isinstance(text, str):
-            raise ValueError("a presence frame whose keys or metas are not text")
-        grouped.setdefault(key, {"metas": []})["metas"].append(json.loads(text))
+def _joined(texts: Any) -> Any:
+    if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+        raise ValueError("a presence frame whose joins or leaves are not entries")
+    return json.loads("[" + ",".join(texts) + "]")
+
+
+def _by_key(pairs: Any) -> Metas:
+    grouped: Metas = {}
+    try:
+        for key, meta in pairs:
+            metas = grouped.get(key)
+            if metas is None:
+                grouped[key] = [meta]
+            else:
+                metas.append(meta)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"presence entries that are not [key, meta] pairs ({exc})") from exc
     return grouped

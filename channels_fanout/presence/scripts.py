@@ -2,7 +2,7 @@
 
 Keys (``Names.group_key``, all in the slot of the group's topic):
 
-    KEYS[1]  <prefix>:presence:{group}              hash: channel -> msgpack [key, meta as JSON text]
+    KEYS[1]  <prefix>:presence:{group}              hash: channel -> entry, the JSON text [key, meta]
     KEYS[2]  <prefix>:presence-keys:{group}         hash: key -> number of its tracked channels
     KEYS[3]  <prefix>:presence-processes:{group}    sorted set: client id -> deadline in ms of Redis's
                                                     clock, or minus the time it was reaped (a tombstone)
@@ -12,10 +12,10 @@ ARGV: client id, timeout ms, tombstone retention ms, publish command ('' when ev
 the group's topic, the group; then the script's own arguments. The scripts compare a key's
 presence before and after their work: a key that appeared joined, one that vanished left.
 Each script publishes at most two frames on the group's topic, ``[PRESENCE, group, joins,
-leaves]`` with flat lists of key, meta pairs: one for the processes it reaped, one for its own work.
-Every script returns ``{done, this process's channel count, processes reaped}``; ``done`` is 0 when
-this process's entries are not in Redis as it believes (it was reaped, or Redis lost them), and
-nothing was changed: the caller then re-asserts with ``SYNC``.
+leaves]`` with lists of entries: one for the processes it reaped, one for its own work.
+Every script but REAP returns ``{done, this process's channel count, processes reaped}``; ``done`` is
+0 when this process's entries are not in Redis as it believes (it was reaped, or Redis lost them),
+and nothing was changed: the caller then re-asserts with ``SYNC``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from ..envelope import PRESENCE
 from ..transport.scripts import Script
 
-__all__ = ["BEAT", "LEAVE", "LIST", "SYNC", "TRACK", "UNTRACK"]
+__all__ = ["BEAT", "LEAVE", "REAP", "SYNC", "TRACK", "UNTRACK"]
 
 _PRELUDE = """
 redis.replicate_commands()  -- TIME before writes: needed on Redis 5 and 6, a no-op on 7
@@ -42,27 +42,29 @@ local function touch(diff, key)
   return seen
 end
 
+local function key_of(entry) return cjson.decode(entry)[1] end
+
 local function take(diff, channel)
-  local value = redis.call('HGET', entries, channel)
-  if not value then return end
-  local entry = cmsgpack.unpack(value)
-  table.insert(touch(diff, entry[1]).removed, entry[2])
+  local entry = redis.call('HGET', entries, channel)
+  if not entry then return end
+  local key = key_of(entry)
+  table.insert(touch(diff, key).removed, entry)
   redis.call('HDEL', entries, channel)
-  if redis.call('HINCRBY', counts, entry[1], -1) <= 0 then redis.call('HDEL', counts, entry[1]) end
+  if redis.call('HINCRBY', counts, key, -1) <= 0 then redis.call('HDEL', counts, key) end
 end
 
-local function put(diff, channel, value)
+local function put(diff, channel, entry)
   local old = redis.call('HGET', entries, channel)
-  if old == value then return end
-  local entry = cmsgpack.unpack(value)
-  if old and cmsgpack.unpack(old)[1] == entry[1] then
-    redis.call('HSET', entries, channel, value)  -- a new meta for the same key: not a join
+  if old == entry then return end
+  local key = key_of(entry)
+  if old and key_of(old) == key then
+    redis.call('HSET', entries, channel, entry)  -- a new meta for the same key: not a join
     return
   end
   if old then take(diff, channel) end
-  table.insert(touch(diff, entry[1]).added, entry[2])
-  redis.call('HINCRBY', counts, entry[1], 1)
-  redis.call('HSET', entries, channel, value)
+  table.insert(touch(diff, key).added, entry)
+  redis.call('HINCRBY', counts, key, 1)
+  redis.call('HSET', entries, channel, entry)
 end
 
 local function announce(diff)
@@ -70,14 +72,11 @@ local function announce(diff)
   local joins, leaves = {}, {}
   for key, seen in pairs(diff) do
     local present = redis.call('HEXISTS', counts, key) == 1
-    local into, metas = nil, nil
-    if present and not seen.present then into, metas = joins, seen.added end
-    if seen.present and not present then into, metas = leaves, seen.removed end
+    local into, changed = nil, nil
+    if present and not seen.present then into, changed = joins, seen.added end
+    if seen.present and not present then into, changed = leaves, seen.removed end
     if into then
-      for _, meta in ipairs(metas) do
-        into[#into + 1] = key
-        into[#into + 1] = meta
-      end
+      for _, entry in ipairs(changed) do into[#into + 1] = entry end
     end
   end
   if #joins > 0 or #leaves > 0 then
@@ -186,10 +185,7 @@ announce(diff)
 return {1, 0, reaped}
 """)
 
-#: Returns {processes reaped, channel, entry, channel, entry, ...}.
-LIST = _script("""
-local reaped = reap()
-local all = redis.call('HGETALL', entries)
-table.insert(all, 1, reaped)
-return all
+#: Returns the number of processes reaped; a list reads the entries beside it (``Store.read``).
+REAP = _script("""
+return reap()
 """)

@@ -87,17 +87,17 @@ class Presence:
         expected, mark = self._expected(group), self._syncs
         self._start_beating()
         try:
-            reply = await self._store.track(group, channel, entry, first)
+            await self._settle(group, await self._store.track(group, channel, entry, first), expected, mark)
         except BaseException:
             # The caller hears that the track failed; the next beat undoes it in Redis if it ran.
             if self._tracked.get(group, {}).get(channel) is entry:
                 if previous is None:
                     self._forget(group, channel)
                 else:
-                    channels[channel] = previous
+                    self._tracked[group][channel] = previous
             self._stale.add(group)
+            self._start_beating()
             raise
-        await self._settle(group, reply, expected, mark)
 
     async def untrack(self, group: str, channel: str) -> None:
         """Stop tracking ``channel`` in ``group``; a channel not tracked here costs no round trip."""
@@ -106,7 +106,7 @@ class Presence:
             await self._send_untrack(group, channel)
 
     async def read(self, group: str) -> Metas:
-        """Every key tracked in ``group`` by any process, with its metas."""
+        """Every key tracked in ``group`` by any process, with its metas: one round trip."""
         return decode_list(await self._store.read(group))
 
     def forget(self, channel: str) -> None:

@@ -89,8 +89,8 @@ async def test_a_malformed_presence_frame_is_counted_and_skipped(make_layer, red
     ear = await listener.new_channel()
     await listener.group_add("room", ear)
     with redis_server.client() as client:
-        client.publish("asgi:group:{room}", envelope.pack(envelope.PRESENCE, "room", ["alice"], []))
-        client.publish("asgi:group:{room}", envelope.pack(envelope.PRESENCE, "room", ["alice", "{not json"], []))
+        client.publish("asgi:group:{room}", envelope.pack(envelope.PRESENCE, "room", ['["alice"]'], []))
+        client.publish("asgi:group:{room}", envelope.pack(envelope.PRESENCE, "room", ["{not json"], []))
     await still_works(listener)
     tracker = make_layer(**EVENTS)
     await tracker.presence_track("room", await tracker.new_channel(), "bob")

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 
-import msgpack
 import pytest
 
 from channels_fanout.presence.entries import MAX_KEY_BYTES, MAX_META_BYTES, decode_list, diff_message, encode_entry
 
 
-def test_an_entry_is_the_key_and_the_meta_as_json_text():
-    entry = encode_entry("alice", {"device": "phone", "since": 1.0, "tags": []})
-    key, meta = msgpack.unpackb(entry, raw=False)
-    assert key == "alice" and json.loads(meta) == {"device": "phone", "since": 1.0, "tags": []}
+def test_an_entry_is_the_json_text_of_the_key_and_the_meta_in_ascii():
+    entry = encode_entry("zoë", {"device": "phone", "since": 1.0, "tags": [], "empty": {}})
+    assert entry.isascii()
+    assert json.loads(entry) == ["zoë", {"device": "phone", "since": 1.0, "tags": [], "empty": {}}]
 
 
 def test_no_meta_is_an_empty_dict():
-    assert msgpack.unpackb(encode_entry("bob", None), raw=False) == ["bob", "{}"]
+    assert json.loads(encode_entry("bob", None)) == ["bob", {}]
 
 
 @pytest.mark.parametrize(
@@ -46,19 +45,21 @@ def test_the_largest_key_and_meta_are_accepted():
     encode_entry("k" * MAX_KEY_BYTES, {"blob": "x" * (MAX_META_BYTES - 11)})
 
 
-def test_a_list_groups_metas_by_key_with_keys_sorted():
-    flat = [
-        b"specific.a!1", encode_entry("bob", {"n": 1}),
-        b"specific.a!2", encode_entry("alice", {}),
-        b"specific.b!3", encode_entry("bob", {"n": 2}),
-    ]  # fmt: skip
-    listed = decode_list(flat)
-    assert list(listed) == ["alice", "bob"]
-    assert listed["alice"] == [{}] and sorted(m["n"] for m in listed["bob"]) == [1, 2]
+def joined(*entries: bytes) -> bytes:
+    """What the LIST script returns: the group's entries as one JSON array."""
+    return b"[" + b",".join(entries) + b"]"
+
+
+def test_a_list_groups_metas_by_key():
+    bob, alice, bobs_second = encode_entry("bob", {"n": 1}), encode_entry("alice", {}), encode_entry("bob", {"n": 2})
+    listed = decode_list(joined(bob, alice, bobs_second))
+    assert listed == {"bob": [{"n": 1}, {"n": 2}], "alice": [{}]}
+    assert decode_list(b"[]") == {}
 
 
 def test_a_presence_frame_becomes_a_presence_diff_message():
-    frame = [6, "room", ["alice", '{"n":1}', "alice", '{"n":2}'], ["bob", "{}"]]
+    joins = [encode_entry("alice", {"n": 1}).decode(), encode_entry("alice", {"n": 2}).decode()]
+    frame = [6, "room", joins, [encode_entry("bob", None).decode()]]
     assert diff_message("presence.diff", frame) == {
         "type": "presence.diff",
         "group": "room",
@@ -71,10 +72,11 @@ def test_a_presence_frame_becomes_a_presence_diff_message():
     "frame",
     [
         [6, 3, [], []],
-        [6, "room", ["alice"], []],
+        [6, "room", ['["alice"]'], []],
         [6, "room", {}, []],
-        [6, "room", [1, "{}"], []],
-        [6, "room", ["alice", "not json"], []],
+        [6, "room", [1], []],
+        [6, "room", ["not json"], []],
+        [6, "room", ['[["unhashable"],{}]'], []],
     ],
 )
 def test_a_malformed_frame_raises_value_error(frame):

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from channels_fanout import FanoutChannelLayer
+from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer
 from channels_fanout.naming import Names, client_id_of
-from tests.helpers import command_calls, eventually, receive
+from tests.helpers import FAST, command_calls, eventually, receive
 
 NAMES = Names("asgi")
 EVENTS = {"presence_message_type": "presence", "stats_interval": 0}
@@ -219,3 +219,33 @@ async def test_the_deadline_is_presence_timeout_ahead_on_redis_s_clock_and_each_
         renewed = time.monotonic()
         await eventually(lambda: client.zscore(key, me) > tracked_deadline, timeout=1)
         assert time.monotonic() - renewed < 0.3 + 0.2
+
+
+async def test_a_track_that_failed_leaves_nothing_in_redis_and_an_untrack_that_failed_is_carried_out(
+    private_redis, make_layer
+):
+    options = {**FAST, **EVENTS, "presence_timeout": 1.5}
+    layer = make_layer(hosts=[private_redis.url], **options)
+    alice, bob = await layer.new_channel(), await layer.new_channel()
+    await layer.presence_track("room", alice, "alice")
+    with private_redis.client() as client:
+        for call in (layer.presence_track("room", bob, "bob"), layer.presence_untrack("room", alice)):
+            # Redis answers nothing for longer than two command timeouts (1 s): a re-assertion the beat
+            # has queued meanwhile times out first, then the call's own command does.
+            client.client_pause(2500)
+            with pytest.raises(ChannelLayerUnavailable):
+                await call
+            client.ping()  # answered once the pause is over
+    assert layer.stats()["tracked"] == 0  # the caller was told: bob is not tracked, alice is not any more
+
+    async def listed() -> dict:
+        try:
+            return await layer.presence_list("room")
+        except ChannelLayerUnavailable:
+            return {"not": ["answering yet"]}
+
+    deadline = time.monotonic() + 0.5 + 3  # a beat, slack
+    while (got := await listed()) != {}:
+        assert time.monotonic() < deadline, f"Redis still holds {got}"
+        await asyncio.sleep(0.05)
+    assert layer.stats()["presence"]["resyncs"] >= 1

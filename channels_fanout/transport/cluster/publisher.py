@@ -32,7 +32,7 @@ from ..publisher import Publisher
 __all__ = ["ClusterPublisher", "primary_of"]
 
 # Where each command the layer sends on a cluster has its key (Redis routes by it).
-_KEY_AT = {"SPUBLISH": 1, "EVAL": 3, "EVALSHA": 3, "SET": 1}
+_KEY_AT = {"SPUBLISH": 1, "EVAL": 3, "EVALSHA": 3, "SET": 1, "HVALS": 1}
 
 
 class ClusterPublisher:
