@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ALIASES", "REFERENCES", "Backend", "build_layer", "close_layer", "parse_backend"]
+__all__ = ["ALIASES", "REFERENCES", "Backend", "build_layer", "close_layer", "parse_backend", "supports"]
 
 ALIASES = {
     "fanout": "channels_fanout.FanoutChannelLayer",
@@ -41,13 +41,27 @@ def parse_backend(text: str) -> Backend:
     return Backend(text.rsplit(".", 1)[1], text)
 
 
-def build_layer(path: str, redis_url: str) -> Any:
-    """The layer with default options, on the run's Redis (as ``CONFIG = {"hosts": [url]}``)."""
-    module_name, class_name = path.rsplit(".", 1)
-    layer_class = getattr(importlib.import_module(module_name), class_name)
+def build_layer(path: str, redis_url: str, options: dict[str, Any] | None = None) -> Any:
+    """The layer on the run's Redis (as ``CONFIG = {"hosts": [url]}``), with a scenario's own ``options`` if any."""
+    layer_class = _layer_class(path)
     if path == IN_MEMORY:
         return layer_class()
-    return layer_class(hosts=[redis_url])
+    return layer_class(hosts=[redis_url], **(options or {}))
+
+
+def supports(backend: Backend, extension: str | None) -> bool:
+    """Whether the backend's layer class lists ``extension`` (Channels' ``extensions``); None: any layer."""
+    if extension is None:
+        return True
+    try:
+        return extension in getattr(_layer_class(backend.path), "extensions", ())
+    except ImportError:  # not installed: the scenarios it can run say so in their own results
+        return False
+
+
+def _layer_class(path: str) -> Any:
+    module_name, class_name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 async def close_layer(layer: Any) -> None:

@@ -158,7 +158,8 @@ def _worker_main(spec: WorkerSpec, conn: Connection, parent_pid: int) -> None:
 
 
 async def _serve(role: Role, spec: WorkerSpec, conn: Connection) -> Any:
-    layer = None if spec.backend is None else build_layer(spec.backend, spec.redis_url)
+    options = spec.params.get("layer_options")
+    layer = None if spec.backend is None else build_layer(spec.backend, spec.redis_url, options)
     try:
         return await role(layer, spec.params, Control(conn, spec.deadline))
     finally:

@@ -27,7 +27,7 @@ def render_text(results: dict[str, Any]) -> str:
         parts.append(f"\n== {name}: {entry['title']}")
         parts.append(_aligned([header, *rows]))
         parts.extend(f"   {note}" for note in _notes(entry))
-    parts.append("\nTargets (issue 6):")
+    parts.append("\nTargets (issues 6 and 17):")
     parts.extend(f"  [{t['status']:^6}] {t['target']}: {t['detail']}" for t in results.get("targets", []))
     return "\n".join(parts)
 
@@ -44,7 +44,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         if notes:
             parts.append("")
             parts.extend(f"- {note}" for note in notes)
-    parts.append("\n### Targets (issue 6)\n")
+    parts.append("\n### Targets (issues 6 and 17)\n")
     parts.extend(f"- **{t['status']}** {t['target']}: {t['detail']}" for t in results.get("targets", []))
     return "\n".join(parts) + "\n"
 

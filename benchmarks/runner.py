@@ -20,7 +20,7 @@ from typing import Any
 
 from tests.redis_server import RedisServer
 
-from .backends import Backend
+from .backends import Backend, supports
 from .harness import Run
 from .machine import describe
 from .processes import WorkerFailed
@@ -79,7 +79,9 @@ def run_suite(options: Options) -> Path:
 
 def _run_scenario(scenario: Scenario, options: Options, server: RedisServer, stamp: str) -> dict[str, Any]:
     params = scenario.params(options.quick)
-    backends = [b for b in options.backends if scenario.in_memory or not b.in_memory]
+    backends = [
+        b for b in options.backends if (scenario.in_memory or not b.in_memory) and supports(b, scenario.requires)
+    ]
     title = scenario.describe(options.quick)
     print(f"== {scenario.name}: {title}", flush=True)
     runs = []

@@ -1,4 +1,4 @@
-"""Issue 6's targets for channels_fanout, checked against the medians of one run of the suite.
+"""The targets of issues 6 and 17 for channels_fanout, checked against the medians of one run of the suite.
 
 A target whose scenario or reference backend was not run is "n/a"; one that was run and fell short
 is "missed" with the numbers, never left out.
@@ -36,6 +36,8 @@ def check(results: dict[str, Any]) -> list[dict[str, str]]:
         _all_runs(results, "churn", "violations", "no delivery after group_discard returned", lambda t: t == 0),
         _value(results, "memory", "layer_bytes", "under 2 KB per idle consumer in the process", lambda v: v < 2048),
         _ratio(results, "fanout-rate", "p99_ms", "pubsub", 1.0, below=True),
+        _value(results, "presence", "list_large_p99_ms", "list of the large group under 50 ms", lambda v: v < 50),
+        _all_runs(results, "presence", "listed_wrong", "every presence_list complete", lambda total: total == 0),
     ]
     return found
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.backends import parse_backend, supports
 from benchmarks.measure import Tally, merge
 from benchmarks.payload import message_factory, probe
 
@@ -42,6 +43,13 @@ def test_a_quick_run_counts_every_delivery_and_meets_the_correctness_targets(tmp
     assert churn["metrics"]["joins_per_s"] > 0 and churn["metrics"]["stuck"] == 0
     met = {target["target"] for target in report["targets"] if target["status"] == "met"}
     assert CORRECTNESS_TARGETS <= met, report["targets"]
+
+
+def test_a_scenario_that_needs_an_extension_runs_only_on_layers_that_list_it():
+    assert supports(parse_backend("fanout"), "presence")
+    assert not supports(parse_backend("inmemory"), "presence")
+    assert supports(parse_backend("inmemory"), None)
+    assert not supports(parse_backend("not_installed.module.Layer"), "presence")
 
 
 async def test_a_tally_counts_losses_and_duplicates_exactly_across_workers():

@@ -7,6 +7,7 @@ from .churn import CHURN
 from .fanout import FANOUT_ONE_GROUP, FANOUT_RATE, FANOUT_SATURATED, FANOUT_SERIAL
 from .memory import MEMORY
 from .p2p import P2P
+from .presence import PRESENCE
 from .publish import PUBLISH
 from .websocket import WEBSOCKET
 
@@ -15,6 +16,7 @@ __all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
-        FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET
+        FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET,
+        PRESENCE,
     )
 }

@@ -35,6 +35,8 @@ class Scenario:
     profile_role: str
     # Whether an in-memory layer takes part: it connects only the consumers of one process.
     in_memory: bool = False
+    # A Channels extension the layer must list to take part (``"presence"``), or None.
+    requires: str | None = None
 
     def params(self, quick: bool) -> dict[str, Any]:
         return dict(self.quick if quick else self.full)
