@@ -40,12 +40,13 @@ class RefusalCounters(Protocol):
 class _ShardTotals:
     """What one Redis host's hubs counted, summed over event loops."""
 
-    __slots__ = ("reconnects", "gaps", "commands", "failed", "latency", "subscriptions", "subscribed")
+    __slots__ = ("reconnects", "gaps", "commands", "failed", "latency", "subscriptions", "subscribed", "error")
 
     def __init__(self) -> None:
         self.reconnects = self.gaps = self.commands = self.failed = self.subscriptions = 0
         self.latency = Latency()
         self.subscribed = True
+        self.error: str | None = None  # why Redis refuses a live event loop's connection or subscriptions
 
     def add_counters(self, other: ShardCounters | _ShardTotals) -> None:
         publisher = other if isinstance(other, _ShardTotals) else other.publisher
@@ -59,6 +60,7 @@ class _ShardTotals:
         return {
             "subscriptions": self.subscriptions,
             "subscribed": self.subscribed,
+            "error": self.error,
             "reconnects": self.reconnects,
             "gaps": self.gaps,
             "publish": {
@@ -132,6 +134,8 @@ class LayerStats:
                 shard.add_counters(hub)
                 shard.subscriptions += hub.topic_count
                 shard.subscribed = shard.subscribed and (hub.subscribed or not hub.topic_count)
+                if hub.refusal is not None and shard.error is None:
+                    shard.error = str(hub.refusal)
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),

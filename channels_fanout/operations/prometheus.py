@@ -120,6 +120,9 @@ def _shard_families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
     subscribed = GaugeMetricFamily(
         _name("subscribed"), "1 if every wanted topic is confirmed on a live connection to the host.", labels=labels
     )
+    refused = GaugeMetricFamily(
+        _name("refused"), "1 while Redis refuses the subscriber (credentials, TLS, ACL): stats() error.", labels=labels
+    )
     commands = CounterMetricFamily(_name("publish_commands"), "Pipelined commands answered.", labels=labels)
     failed = CounterMetricFamily(_name("publish_failed"), "Commands failed: Redis unreachable or slow.", labels=labels)
     batches = HistogramMetricFamily(
@@ -129,6 +132,7 @@ def _shard_families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
     for alias, shard, values in shards:
         subscriptions.add_metric([alias, shard], values["subscriptions"])
         subscribed.add_metric([alias, shard], int(values["subscribed"]))
+        refused.add_metric([alias, shard], int(values["error"] is not None))
         commands.add_metric([alias, shard], values["publish"]["commands"])
         failed.add_metric([alias, shard], values["publish"]["failed"])
         batches.add_metric(
@@ -136,4 +140,4 @@ def _shard_families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
         )
         for counter, (_, key, _) in zip(counters, _SHARD_COUNTERS, strict=True):
             counter.add_metric([alias, shard], values[key])
-    yield from (subscriptions, subscribed, commands, failed, batches, *counters)
+    yield from (subscriptions, subscribed, refused, commands, failed, batches, *counters)

@@ -52,6 +52,7 @@ async def test_the_collector_exports_every_counter_of_stats(make_layer, redis_ur
     }
     assert dropped == {**dict.fromkeys(DROP_REASONS, 0), "inbox_full": stats["messages"]["dropped"]["inbox_full"]}
     assert got[("channels_fanout_subscriptions", shard)] == 3 and got[("channels_fanout_subscribed", shard)] == 1
+    assert got[("channels_fanout_refused", shard)] == 0
     assert got[("channels_fanout_reconnects_total", shard)] == got[("channels_fanout_gaps_total", shard)] == 0
     publish = sender.stats()["shards"][redis_url]["publish"]
     sent = samples(render(FanoutCollector(lambda: {"chat": sender})))

@@ -1,0 +1,48 @@
+"""The smallest Redis ACL rule a deployment needs: its prefix's keys and channels, and the commands it sends.
+
+Give each deployment its own user and prefix: Redis then refuses it every key and channel of
+another prefix (the README's "Security" section). The commands are every one the layer sends,
+including those redis-py sends on connecting (AUTH needs no permission; CLIENT SETINFO is
+optional, see ``OPTIONAL``); a test runs the whole layer under exactly this rule and checks that
+removing any one of its parts fails the call that needs it.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CLUSTER", "FEATURES", "OPTIONAL", "PUBSUB", "acl_rule"]
+
+#: Always: sending (PUBLISH), receiving (SUBSCRIBE, UNSUBSCRIBE) and the subscriber's heartbeat (PING).
+PUBSUB = ("+publish", "+subscribe", "+unsubscribe", "+ping")
+#: On a Redis Cluster, sharded pub/sub instead, and what the cluster client reads on connecting.
+CLUSTER = ("+spublish", "+ssubscribe", "+sunsubscribe", "+ping", "+cluster|slots", "+command")
+#: What each optional feature adds. Worker channels run one Lua script (LLEN, RPUSH, PEXPIRE inside)
+#: by EVALSHA, with EVAL when the server does not have it yet; flush also PUBLISHes on the control topic.
+FEATURES = {
+    "worker_channels": ("+evalsha", "+eval", "+llen", "+rpush", "+pexpire", "+blpop"),
+    "flush": ("+scan", "+unlink"),
+    "stats": ("+set", "+scan", "+get", "+pttl"),
+}
+#: redis-py sends CLIENT SETINFO on every new connection and ignores a refusal, which Redis 7.2+
+#: records in ACL LOG; grant it to keep that log clean (Redis before 7.2 rejects the rule with it).
+OPTIONAL = ("+client|setinfo",)
+
+_PREFIX = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def acl_rule(prefix: str = "asgi", *, cluster: bool = False, features: tuple[str, ...] = tuple(FEATURES)) -> str:
+    """The ``ACL SETUSER <user> on >password`` rule for a layer with ``prefix`` using ``features``.
+
+    ``features`` are keys of ``FEATURES``; all of them by default. Without any, the user needs no key.
+    """
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"prefix must be a layer prefix (letters, digits, '_', '.', '-'), not {prefix!r}")
+    unknown = sorted(set(features) - set(FEATURES))
+    if unknown:
+        raise ValueError(f"unknown features {unknown}; known ones: {sorted(FEATURES)}")
+    commands = list(CLUSTER if cluster else PUBSUB)
+    for feature in features:
+        commands.extend(command for command in FEATURES[feature] if command not in commands)
+    keys = f"~{prefix}:*" if features else ""
+    return " ".join(part for part in ("resetchannels", f"&{prefix}:*", "resetkeys", keys, "-@all", *commands) if part)
