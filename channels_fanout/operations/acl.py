@@ -2,21 +2,25 @@
 
 Give each deployment its own user and prefix: Redis then refuses it every key and channel of
 another prefix (the README's "Security" section). The commands are every one the layer sends,
-including those redis-py sends on connecting (AUTH needs no permission; CLIENT SETINFO is
-optional, see ``OPTIONAL``); a test runs the whole layer under exactly this rule and checks that
-removing any one of its parts fails the call that needs it.
+including those redis-py sends on connecting (AUTH needs no permission; SELECT only for a
+database other than 0, so add ``+select`` then; CLIENT SETINFO is optional, see ``OPTIONAL``).
+The tests run the whole layer under exactly this rule and check that removing any one of its parts
+fails the call that needs it.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["CLUSTER", "FEATURES", "OPTIONAL", "PUBSUB", "acl_rule"]
+__all__ = ["CLUSTER", "FEATURES", "OPTIONAL", "PUBSUB", "SENTINEL", "acl_rule"]
 
 #: Always: sending (PUBLISH), receiving (SUBSCRIBE, UNSUBSCRIBE) and the subscriber's heartbeat (PING).
 PUBSUB = ("+publish", "+subscribe", "+unsubscribe", "+ping")
 #: On a Redis Cluster, sharded pub/sub instead, and what the cluster client reads on connecting.
 CLUSTER = ("+spublish", "+ssubscribe", "+sunsubscribe", "+ping", "+cluster|slots", "+command")
+#: On the sentinels of a Sentinel-managed master (a user there, given in ``sentinel_kwargs``): the layer
+#: only asks them where the master is. The master itself needs the rule of ``acl_rule``.
+SENTINEL = "-@all +sentinel|masters"
 #: What each optional feature adds. Worker channels run one Lua script (LLEN, RPUSH, PEXPIRE inside)
 #: by EVALSHA, with EVAL when the server does not have it yet; flush also PUBLISHes on the control topic.
 FEATURES = {

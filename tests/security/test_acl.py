@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,6 +53,11 @@ def test_the_rule_lists_prefix_keys_channels_and_commands():
         acl_rule("a b")
     with pytest.raises(ValueError, match="unknown features"):
         acl_rule("app", features=("history",))
+
+
+def test_the_readme_shows_the_rule_acl_rule_gives():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"ACL SETUSER app on >PASSWORD {RULE}\n" in readme
 
 
 async def test_every_feature_works_under_exactly_the_documented_rule(acl):
@@ -187,3 +193,21 @@ async def test_refused_stats_reports_are_logged_once_not_every_beat(acl, caplog)
         await layer.close()
     assert log_text(caplog).count("+set") == 1
     assert "Stats reports are refused" in log_text(caplog)
+
+
+@pytest.mark.parametrize("rule", [f"{RULE} +select", RULE])
+async def test_a_database_other_than_0_needs_select(acl, rule):
+    password = add_user(acl, "app", rule)
+    host = {"address": acl.url.replace("/0", "/1"), "username": "app", "password": password}
+    layer = FanoutChannelLayer(hosts=[host], prefix="app", stats_interval=0)
+    try:
+        if "+select" in rule:
+            await layer.send("jobs", {"type": "job"})
+            with acl.client(db=1) as client:
+                assert client.llen("app:queue:jobs") == 1
+        else:
+            with pytest.raises(ChannelLayerRefused) as refused:
+                await asyncio.wait_for(layer.send("jobs", {"type": "job"}), 2)
+            assert refused.value.permission == "+select"
+    finally:
+        await layer.close()
