@@ -14,7 +14,7 @@ import pytest
 from channels_fanout import ChannelLayerRefused, FanoutChannelLayer
 from channels_fanout.operations.acl import acl_rule
 from channels_fanout.operations.ping import ping
-from tests.helpers import receive
+from tests.helpers import eventually, receive
 from tests.redis_cluster import RedisClusterServers
 from tests.tls import CertificateAuthority
 
@@ -134,5 +134,31 @@ async def test_a_cluster_certificate_of_another_ca_is_refused_at_the_first_comma
             with pytest.raises(ChannelLayerRefused, match="the server's certificate did not verify") as refused:
                 await asyncio.wait_for(call(), 2)
             assert refused.value.reason == "tls"
+    finally:
+        await layer.close()
+
+
+def slot_map_reads(cluster: RedisClusterServers) -> int:
+    total = 0
+    for node in cluster.live:
+        with node.client() as client:
+            total += int(client.info("commandstats").get("cmdstat_cluster|slots", {}).get("calls", 0))
+    return total
+
+
+async def test_a_refused_publish_does_not_send_the_router_to_read_the_slot_map_again(cluster, certificates):
+    for node in cluster.live:
+        with node.client() as client:
+            rule = [part for part in RULE.split() if part != "+spublish"]
+            client.execute_command("ACL", "SETUSER", "app", "reset", "on", ">app-password", *rule)
+    layer = FanoutChannelLayer(hosts=[cluster_host(cluster, certificates.ca_file)], prefix="app", stats_interval=0)
+    try:
+        await layer.new_channel()  # the slot map is read
+        reads = slot_map_reads(cluster)
+        for _ in range(5):
+            with pytest.raises(ChannelLayerRefused, match="needs \\+spublish"):
+                await layer.group_send("room", {"type": "x"})
+        with pytest.raises(AssertionError):  # no read within half a second
+            await eventually(lambda: slot_map_reads(cluster) > reads, timeout=0.5, interval=0.1)
     finally:
         await layer.close()

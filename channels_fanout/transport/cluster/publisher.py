@@ -25,7 +25,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from ...exceptions import ChannelLayerUnavailable
+from ...exceptions import ChannelLayerRefused, ChannelLayerUnavailable
 from ..latency import Latency
 from ..publisher import Publisher
 from ..refusals import describe_command, refusal
@@ -69,6 +69,8 @@ class ClusterPublisher:
             return await publisher.execute(*args)
         except AskError:
             return await self._redirected(*args)
+        except ChannelLayerRefused:
+            raise  # the node answered: its slot map stands
         except (ChannelLayerUnavailable, ClusterDownError) as exc:
             self._on_unreachable()  # the owner may have failed over: look the slot map up again
             if isinstance(exc, ChannelLayerUnavailable):
