@@ -36,8 +36,8 @@ _RULE = "see the ACL rule in the README's Security section"
 REFUSAL_LOG_INTERVAL = 300.0
 
 
-def refusal(exc: BaseException, where: str, attempt: str, target: Any = None) -> ChannelLayerRefused | None:
-    """``exc`` as a refusal of ``attempt`` (say "PUBLISH 'asgi:x'") by Redis ``where``, or None if it is not one.
+def refusal(exc: BaseException, server: str, attempt: str, target: Any = None) -> ChannelLayerRefused | None:
+    """``exc`` as a refusal of ``attempt`` (say "PUBLISH 'asgi:x'") by ``server``, or None if it is not one.
 
     ``target`` (a topic or key) names the missing channel or key pattern: its prefix, up to the first ':'.
     The causes are searched too: the cluster client wraps what the node said in RedisClusterException.
@@ -48,16 +48,16 @@ def refusal(exc: BaseException, where: str, attempt: str, target: Any = None) ->
         if isinstance(cause, NoPermissionError) or (isinstance(cause, ResponseError) and _SCRIPT in str(cause)):
             permission = _missing_permission(str(cause), target)
             fix = f"the ACL user needs {permission} ({_RULE})" if permission else _RULE
-            return _made(f"{where} refused {attempt}: {_text(cause)}; {fix}", "permission", permission, exc)
+            return _made(f"{server} refused {attempt}: {_text(cause)}; {fix}", "permission", permission, exc)
         if isinstance(cause, (AuthenticationError, AuthenticationWrongNumberOfArgsError)):
             if cause.status_code == "NOAUTH":
                 fix = "Redis requires a user and password: give them in 'hosts' (username, password, or in the URL)"
             else:
                 fix = "correct the username and password in 'hosts', or enable the user in Redis"
-            message = f"{where} refused the credentials of this process ({_text(cause)}): {fix}"
+            message = f"{server} refused the credentials of this process ({_text(cause)}): {fix}"
             return _made(message, "credentials", None, exc)
         if isinstance(cause, ssl.SSLError) and not isinstance(cause, _TRANSIENT_SSL):
-            return _made(f"TLS with {where} failed: {_tls_problem(cause)}", "tls", None, exc)
+            return _made(f"TLS with {server} failed: {_tls_problem(cause)}", "tls", None, exc)
     return None
 
 
@@ -83,10 +83,10 @@ class RefusalLog:
             )  # fmt: skip
             self._logged, self._unlogged = (what, now), 0
 
-    def accepted(self, where: str) -> None:
+    def accepted(self, server: str) -> None:
         """The refusal is over: say so if one was logged."""
         if self._logged is not None:
-            self._logger.warning("%s accepts this process again", where)
+            self._logger.warning("%s accepts this process again", server)
         self._logged, self._unlogged = None, 0
 
 
@@ -145,7 +145,7 @@ def _tls_problem(error: ssl.SSLError) -> str:
             f"the server refused this client's certificate ({reason}): give ssl_certfile and ssl_keyfile "
             "signed by a CA the server trusts (tls-ca-cert-file)"
         )
-    if "PEM" in str(error) or error.errno == 524297:
+    if "PEM" in str(error):  # what OpenSSL says of a key it cannot decrypt, or of a file that is not PEM
         return (
             f"the client certificate or key could not be loaded ({error}): check ssl_certfile and ssl_keyfile, "
             "and ssl_password if the key is encrypted"
