@@ -1,0 +1,227 @@
+"""The groups with history on one event loop: their positions, the replay after a lost subscription, and reads.
+
+A group matching a ``history`` pattern is sent with one script that adds the message to the group's
+stream and publishes it with its position. Each process keeps a ``Cursor`` per such group it has
+members in; when the hub reports the group's subscription lost, live messages are held, and once it
+is back the missed messages are read from the stream and delivered first. What the stream can no
+longer cover is reported to the node, which signals the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import envelope
+from ..config import HistoryPolicy, LayerConfig
+from ..exceptions import ChannelLayerUnavailable
+from ..history import streams
+from ..history.cursor import Cursor
+from ..history.positions import Position
+from ..naming import Names
+from ..serializers import Serializer
+from ..transport.shard import Shard
+from .fanout import POSITION_KEY, Fanout
+
+__all__ = ["GroupHistory", "Recovery"]
+
+logger = logging.getLogger(__name__)
+
+_POLICY_CACHE = 10_000  # group names remembered with their policy (a dict lookup instead of the patterns)
+
+Live = tuple[float, bytes]  # expires_at, body
+
+
+@dataclass(frozen=True)
+class GroupHistory:
+    """What ``group_history`` found: the messages after ``since``, where the group is now, and whether that is all."""
+
+    #: Decoded messages, oldest first, each with its position under ``"history_position"``.
+    messages: list[dict[str, Any]]
+    #: The group's newest position (``str``), to ask from next time; None if the group has no history now.
+    position: str | None
+    #: True when ``messages`` are every message after ``since`` (same epoch, nothing trimmed in between).
+    covered: bool
+
+
+class Recovery:
+    """History groups of one node: sending, positions, replays and reads. Counts for stats()."""
+
+    def __init__(
+        self,
+        config: LayerConfig,
+        names: Names,
+        serializer: Serializer,
+        fanout: Fanout,
+        hub_for: Callable[[bytes], Shard],
+    ) -> None:
+        self._config = config
+        self._names = names
+        self._serializer = serializer
+        self._fanout = fanout
+        self._hub_for = hub_for
+        self._policies: dict[str, HistoryPolicy | None] = {}
+        self._cursors: dict[str, Cursor[Live]] = {}  # groups with history and local members
+        self._starting: dict[str, asyncio.Task[None]] = {}
+        self._replays: dict[str, asyncio.Future[bool]] = {}  # group -> its replay under way
+        self.replayed = 0  # messages delivered by replays
+        self.unrecovered = 0  # replays that could not cover a gap (trimmed, expired, new epoch, unreadable)
+        self.reads = 0  # reads of a group's stream: positions when subscribing, replays, group_history
+
+    def policy(self, group: str) -> HistoryPolicy | None:
+        if not self._config.history:
+            return None
+        try:
+            return self._policies[group]
+        except KeyError:
+            if len(self._policies) >= _POLICY_CACHE:
+                self._policies.clear()
+            policy = self._policies[group] = self._config.history_for(group)
+            return policy
+
+    # Sending and receiving
+
+    async def send(self, group: str, policy: HistoryPolicy, expires_at: float, body: bytes) -> None:
+        topic = self._names.group_topic(group)
+        head = envelope.history_head(expires_at, body)
+        await streams.append(self._hub_for(topic), self._keys(group), topic, head, policy.size, policy.ttl)
+
+    def live(self, topic: bytes, frame: list[Any]) -> None:
+        """A HISTORY frame arrived on ``topic``: deliver it now, or hold it for the replay under way."""
+        _, expires_at, body, epoch, entry_id = frame
+        group = self._fanout.group_of(topic)
+        cursor = None if group is None else self._cursors.get(group)
+        if group is None or cursor is None:
+            return  # the last member left as it arrived
+        position = Position(epoch, entry_id)
+        if cursor.live(position, (expires_at, body)):
+            self._fanout.deliver_history(group, expires_at, body, str(position))
+
+    # Members come and go
+
+    async def start(self, group: str) -> None:
+        """Before this process subscribes to ``group``: note where its history is, so a later loss can be replayed.
+
+        Concurrent first joins share one read; raises ChannelLayerUnavailable if Redis does not answer.
+        """
+        if group in self._cursors:
+            return
+        starting = self._starting.get(group)
+        if starting is None:
+            starting = self._starting[group] = asyncio.get_running_loop().create_task(self._start(group))
+            starting.add_done_callback(lambda task: task.cancelled() or task.exception())
+        await asyncio.shield(starting)
+
+    async def _start(self, group: str) -> None:
+        try:
+            read = await self._read(group, None, 0)
+            self._cursors.setdefault(group, Cursor(read.position))
+        finally:
+            del self._starting[group]
+
+    def forget(self, group: str) -> None:
+        """The last local member left ``group``."""
+        self._cursors.pop(group, None)
+
+    # Lost subscriptions
+
+    def lose(self, topics: Iterable[bytes]) -> None:
+        for topic in topics:
+            group = self._fanout.group_of(topic)
+            if group is not None and group in self._cursors:
+                self._cursors[group].lose()
+
+    @property
+    def group_count(self) -> int:
+        """Groups with history and local members: those whose position this process keeps."""
+        return len(self._cursors)
+
+    def covers(self, group: str) -> bool:
+        """Whether a lost subscription to ``group`` is replayed (it has history and local members)."""
+        return group in self._cursors
+
+    async def replay(self, groups: Iterable[str]) -> set[str]:
+        """Deliver what each group missed, then what was held; returns the groups that history could not cover."""
+        groups = list(groups)
+        results = await asyncio.gather(*(self._replay_in_turn(group) for group in groups))
+        return {group for group, covered in zip(groups, results, strict=True) if not covered}
+
+    async def _replay_in_turn(self, group: str) -> bool:
+        """One replay of a group at a time: a loss during a replay is replayed after it, from where it ended."""
+        while (running := self._replays.get(group)) is not None:
+            await asyncio.shield(running)
+        cursor = self._cursors.get(group)
+        if cursor is None or not cursor.replay_owed:
+            return True
+        replay = self._replays[group] = asyncio.get_running_loop().create_future()
+        try:
+            covered = await self._replay(group, cursor)
+            replay.set_result(covered)
+            return covered
+        finally:
+            del self._replays[group]
+            if not replay.done():
+                replay.cancel()
+
+    async def _replay(self, group: str, cursor: Cursor[Live]) -> bool:
+        policy = self.policy(group)
+        read: streams.StreamRead | None = None
+        try:
+            read = await self._read(group, cursor.reading(), policy.size if policy else 0)
+        except ChannelLayerUnavailable as exc:
+            logger.warning("Could not read the history of group %r to replay what it missed: %s", group, exc)
+        if self._cursors.get(group) is not cursor:
+            return True  # every local member left meanwhile: nobody is owed anything
+        replay = self._decoded(group, read.entries) if read else []
+        covered = read is not None and read.covered
+        for position, (expires_at, body) in cursor.replayed(read, replay):
+            self._fanout.deliver_history(group, expires_at, body, str(position))
+        if covered:
+            self.replayed += len(replay)
+        else:
+            self.unrecovered += 1
+        return covered
+
+    # Reads for clients
+
+    async def history(self, group: str, since: Position | None, limit: int) -> GroupHistory:
+        read = await self._read(group, since, limit)
+        messages = []
+        for position, (_, body) in self._decoded(group, read.entries):
+            try:
+                message = self._serializer.loads(body)
+            except ValueError as exc:
+                self._fanout.note_undecodable(self._names.group_topic(group), exc)
+                continue
+            message[POSITION_KEY] = str(position)
+            messages.append(message)
+        newest = None if read.position is None else str(read.position)
+        return GroupHistory(messages, newest, read.covered)
+
+    def _decoded(self, group: str, entries: list[tuple[Position, bytes]]) -> list[tuple[Position, Live]]:
+        """Stream entries as (expires_at, body); an entry that is not a frame of ours is counted and skipped."""
+        decoded = []
+        for position, head in entries:
+            try:
+                frame = envelope.unpack(envelope.with_position(head, position.epoch, position.id))
+            except ValueError as exc:
+                self._fanout.note_undecodable(self._names.group_key("history", group).encode(), exc)
+                continue
+            decoded.append((position, (frame[1], frame[2])))
+        return decoded
+
+    async def _read(self, group: str, since: Position | None, count: int) -> streams.StreamRead:
+        self.reads += 1
+        return await streams.read(self._hub_for(self._names.group_topic(group)), self._keys(group), since, count)
+
+    def _keys(self, group: str) -> tuple[str, str]:
+        return self._names.group_key("history", group), self._names.group_key("history-epoch", group)
+
+    async def close(self) -> None:
+        starting = list(self._starting.values())
+        for task in starting:
+            task.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
