@@ -22,7 +22,7 @@ Item = TypeVar("Item")
 class Cursor(Generic[Item]):
     """The last position delivered in one group, and the live items waiting for a replay."""
 
-    __slots__ = ("position", "replay_owed", "_reading", "_lost_while_reading", "_held", "_replayed")
+    __slots__ = ("position", "replay_owed", "_clock", "_lost_at", "_back_at", "_read_at", "_held", "_replayed")
 
     def __init__(self, position: Position | None) -> None:
         #: The newest position delivered here, or the group's newest when this process subscribed
@@ -30,19 +30,25 @@ class Cursor(Generic[Item]):
         self.position = position
         #: The subscription was lost: live items are held until ``replayed`` is called.
         self.replay_owed = False
-        self._reading = False
-        self._lost_while_reading = False
+        # When, in this cursor's own order of events, the subscription was last lost, last confirmed again,
+        # and the last replay's read began: live items may flow once a read began after the subscription
+        # came back after the last loss.
+        self._clock = self._lost_at = self._back_at = self._read_at = 0
         self._held: list[tuple[Position, Item]] = []
         self._replayed: set[Position] = set()
 
     def lose(self) -> None:
         """The subscription is gone: whatever arrives next waits for the replay."""
         self.replay_owed = True
-        self._lost_while_reading = self._reading
+        self._lost_at = self._tick()
+
+    def resubscribed(self) -> None:
+        """Redis confirmed the subscription again: a read from now on sees everything live traffic will not."""
+        self._back_at = self._tick()
 
     def reading(self) -> Position | None:
         """A replay's read begins; returns the position to read after."""
-        self._reading, self._lost_while_reading = True, False
+        self._read_at = self._tick()
         return self.position
 
     def live(self, position: Position, item: Item) -> bool:
@@ -53,10 +59,11 @@ class Cursor(Generic[Item]):
         return self._admit(position)
 
     def replayed(self, read: StreamRead | None, replay: list[tuple[Position, Item]]) -> list[tuple[Position, Item]]:
-        """Everything to deliver now, in order: ``replay`` (if ``read`` covered the gap), then the held items.
+        """What to deliver first, in order: ``replay`` (if ``read`` covered the gap), then the items held so far.
 
         ``read`` is None when the history could not be read; the caller signals the gap then, as when
-        ``read.covered`` is false.
+        ``read.covered`` is false. Live items stay held until ``drain`` returns nothing, so the caller
+        may let receivers run between deliveries without anything overtaking.
         """
         covered = read is not None and read.covered
         deliver = list(replay) if covered else []
@@ -65,11 +72,26 @@ class Cursor(Generic[Item]):
             self.position = deliver[-1][0]
         elif read is not None and not covered:
             self.position = read.position  # what was lost is signalled; pick up from the stream's present
-        held, self._held = self._held, []
-        deliver.extend((position, item) for position, item in held if self._admit(position))
-        # Lost again while reading: what follows waits for the next replay, which reads after what went out now.
-        self.replay_owed, self._reading = self._lost_while_reading, False
+        return deliver + self._take_held()
+
+    def drain(self) -> list[tuple[Position, Item]]:
+        """After delivering what ``replayed`` returned: the items held since, to deliver next.
+
+        When there are none, live items flow again (unless the subscription was lost again meanwhile:
+        then they wait for the next replay, which reads after what went out).
+        """
+        deliver = self._take_held()
+        if not deliver:
+            self.replay_owed = not self._lost_at < self._back_at < self._read_at
         return deliver
+
+    def _take_held(self) -> list[tuple[Position, Item]]:
+        held, self._held = self._held, []
+        return [(position, item) for position, item in held if self._admit(position)]
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
 
     def _admit(self, position: Position) -> bool:
         if self._replayed:

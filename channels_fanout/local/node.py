@@ -296,6 +296,7 @@ class Node:
                 self._spawn(self.group_add(group, channel), "A forwarded group change")
 
     def _on_gap(self, topics: Collection[bytes], outage: float) -> None:
+        self.recovery.resubscribed(group for topic in topics if (group := self.fanout.group_of(topic)) is not None)
         self._spawn(self._recover(set(topics), outage), "Replaying a lost subscription's history")
 
     async def _recover(self, topics: set[bytes], outage: float) -> None:

@@ -139,6 +139,13 @@ class Recovery:
         """Groups with history and local members: those whose position this process keeps."""
         return len(self._cursors)
 
+    def resubscribed(self, groups: Iterable[str]) -> None:
+        """The hub confirmed these groups' subscriptions again (called as it reports it, before any replay)."""
+        for group in groups:
+            cursor = self._cursors.get(group)
+            if cursor is not None:
+                cursor.resubscribed()
+
     def covers(self, group: str) -> bool:
         """Whether a lost subscription to ``group`` is replayed (it has history and local members)."""
         return group in self._cursors
@@ -152,7 +159,7 @@ class Recovery:
     async def _replay_in_turn(self, group: str) -> bool:
         """One replay of a group at a time: a loss during a replay is replayed after it, from where it ended."""
         while (running := self._replays.get(group)) is not None:
-            await asyncio.shield(running)
+            await asyncio.wait([running])
         cursor = self._cursors.get(group)
         if cursor is None or not cursor.replay_owed:
             return True
@@ -171,14 +178,21 @@ class Recovery:
         read: streams.StreamRead | None = None
         try:
             read = await self._read(group, cursor.reading(), policy.size if policy else 0)
-        except ChannelLayerUnavailable as exc:
-            logger.warning("Could not read the history of group %r to replay what it missed: %s", group, exc)
+        except Exception as exc:  # whatever it is, the held messages must go out and the gap be signalled
+            log = logger.warning if isinstance(exc, ChannelLayerUnavailable) else logger.exception
+            log("Could not read the history of group %r to replay what it missed: %s", group, exc)
         if self._cursors.get(group) is not cursor:
             return True  # every local member left meanwhile: nobody is owed anything
         replay = self._decoded(group, read.entries) if read else []
         covered = read is not None and read.covered
-        for position, (expires_at, body) in cursor.replayed(read, replay):
-            self._fanout.deliver_history(group, expires_at, body, str(position))
+        batch = cursor.replayed(read, replay)
+        while batch:
+            for position, (expires_at, body) in batch:
+                self._fanout.deliver_history(group, expires_at, body, str(position))
+                if self._fanout.crowded:  # let receivers drain their inboxes, as the reader does for live traffic
+                    self._fanout.crowded = False
+                    await asyncio.sleep(0)
+            batch = cursor.drain() if self._cursors.get(group) is cursor else []
         if covered:
             self.replayed += len(replay)
         else:
