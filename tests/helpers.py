@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -71,3 +72,20 @@ async def flows_again(sender: Any, receiver: Any, channel: str, group: str, time
         except asyncio.TimeoutError:
             pass
     return time.monotonic() - start
+
+
+@contextlib.contextmanager
+def subscriber_outage(client: redis.Redis) -> Iterator[None]:
+    """Kill every pub/sub connection and keep them out until the block ends; other connections keep working.
+
+    New connections are refused meanwhile (``maxclients``), so what is published in the block is missed
+    by every subscriber, deterministically.
+    """
+    maxclients = client.config_get("maxclients")["maxclients"]
+    for subscriber in pubsub_clients(client):
+        client.client_kill_filter(_id=subscriber["id"])
+    client.config_set("maxclients", int(client.info("clients")["connected_clients"]))
+    try:
+        yield
+    finally:
+        client.config_set("maxclients", maxclients)

@@ -22,7 +22,9 @@ Item = TypeVar("Item")
 class Cursor(Generic[Item]):
     """The last position delivered in one group, and the live items waiting for a replay."""
 
-    __slots__ = ("position", "replay_owed", "_clock", "_lost_at", "_back_at", "_read_at", "_held", "_replayed")
+    __slots__ = (
+        "position", "replay_owed", "_clock", "_lost_at", "_back_at", "_read_at", "_held", "_fence", "_replayed",
+    )  # fmt: skip
 
     def __init__(self, position: Position | None) -> None:
         #: The newest position delivered here, or the group's newest when this process subscribed
@@ -35,20 +37,31 @@ class Cursor(Generic[Item]):
         # came back after the last loss.
         self._clock = self._lost_at = self._back_at = self._read_at = 0
         self._held: list[tuple[Position, Item]] = []
+        # How many of the held items came before the first loss since the last read: the ones after it wait
+        # for the replay of that loss, even while an earlier replay is still handing items out.
+        self._fence: int | None = None
         self._replayed: set[Position] = set()
 
     def lose(self) -> None:
         """The subscription is gone: whatever arrives next waits for the replay."""
         self.replay_owed = True
         self._lost_at = self._tick()
+        if self._fence is None:
+            self._fence = len(self._held)
 
     def resubscribed(self) -> None:
         """Redis confirmed the subscription again: a read from now on sees everything live traffic will not."""
         self._back_at = self._tick()
 
+    @property
+    def replayable(self) -> bool:
+        """Whether a replay is owed and the subscription is back since the last loss, so a read now sees the rest."""
+        return self.replay_owed and self._lost_at < self._back_at
+
     def reading(self) -> Position | None:
-        """A replay's read begins; returns the position to read after."""
+        """A replay's read begins (the subscription is back: ``replayable``); returns the position to read after."""
         self._read_at = self._tick()
+        self._fence = None  # this read covers what was lost: everything held may follow it
         return self.position
 
     def live(self, position: Position, item: Item) -> bool:
@@ -86,7 +99,10 @@ class Cursor(Generic[Item]):
         return deliver
 
     def _take_held(self) -> list[tuple[Position, Item]]:
-        held, self._held = self._held, []
+        if self._fence is None:
+            held, self._held = self._held, []
+        else:
+            held, self._held, self._fence = self._held[: self._fence], self._held[self._fence :], 0
         return [(position, item) for position, item in held if self._admit(position)]
 
     def _tick(self) -> int:

@@ -303,18 +303,21 @@ class Node:
         """Replay what groups with history missed; signal the gap to channels of the others, and of uncovered ones."""
         groups = {group for topic in topics if (group := self.fanout.group_of(topic)) is not None}
         replayed = {group for group in groups if self.recovery.covers(group)}
-        lost = (groups - replayed) | await self.recovery.replay(replayed)
-        report = {
-            channel: sorted(channel_groups)
-            for channel, channel_groups in self.fanout.groups_lost(lost, everyone=self.inbox_topic in topics).items()
-        }
+
+        def signal(uncovered: set[str]) -> None:
+            lost = self.fanout.groups_lost((groups - replayed) | uncovered, everyone=self.inbox_topic in topics)
+            self._signal_gap({channel: sorted(channel_groups) for channel, channel_groups in lost.items()}, outage)
+
+        await self.recovery.replay(replayed, signal)
+
+    def _signal_gap(self, report: dict[str, list[str]], outage: float) -> None:
         if not report:
             return
         gap_type = self._config.gap_message_type
         if gap_type is not None:
             expires_at = time.time() + self._config.expiry
-            for channel, channel_groups in report.items():
-                message = {"type": gap_type, "outage": outage, "groups": channel_groups}
+            for channel, groups in report.items():
+                message = {"type": gap_type, "outage": outage, "groups": groups}
                 self.fanout.inboxes[channel].put_or_drop(message, expires_at)
         self._on_gap_callback(report, outage)
 

@@ -66,7 +66,7 @@ class Recovery:
         self._policies: dict[str, HistoryPolicy | None] = {}
         self._cursors: dict[str, Cursor[Live]] = {}  # groups with history and local members
         self._starting: dict[str, asyncio.Task[None]] = {}
-        self._replays: dict[str, asyncio.Future[bool]] = {}  # group -> its replay under way
+        self._replaying = asyncio.Lock()
         self.replayed = 0  # messages delivered by replays
         self.unrecovered = 0  # replays that could not cover a gap (trimmed, expired, new epoch, unreadable)
         self.reads = 0  # reads of a group's stream: positions when subscribing, replays, group_history
@@ -150,54 +150,45 @@ class Recovery:
         """Whether a lost subscription to ``group`` is replayed (it has history and local members)."""
         return group in self._cursors
 
-    async def replay(self, groups: Iterable[str]) -> set[str]:
-        """Deliver what each group missed, then what was held; returns the groups that history could not cover."""
-        groups = list(groups)
-        results = await asyncio.gather(*(self._replay_in_turn(group) for group in groups))
-        return {group for group, covered in zip(groups, results, strict=True) if not covered}
+    async def replay(self, groups: Iterable[str], signal: Callable[[set[str]], None]) -> None:
+        """Read what each group missed, call ``signal`` with those history could not cover, then deliver.
 
-    async def _replay_in_turn(self, group: str) -> bool:
-        """One replay of a group at a time: a loss during a replay is replayed after it, from where it ended."""
-        while (running := self._replays.get(group)) is not None:
-            await asyncio.wait([running])
-        cursor = self._cursors.get(group)
-        if cursor is None or not cursor.replay_owed:
-            return True
-        replay = self._replays[group] = asyncio.get_running_loop().create_future()
-        try:
-            covered = await self._replay(group, cursor)
-            replay.set_result(covered)
-            return covered
-        finally:
-            del self._replays[group]
-            if not replay.done():
-                replay.cancel()
+        Delivery is in stream order: the replayed messages, then those held meanwhile. Gaps are signalled
+        before anything later is delivered, so an application resyncs before it sees newer messages.
+        Replays run one at a time: a loss during one is replayed by the next, from where it ended.
+        """
+        async with self._replaying:
+            owed = [(group, cursor) for group in groups if (cursor := self._cursors.get(group)) and cursor.replayable]
+            reads = await asyncio.gather(*(self._read_missed(group, cursor) for group, cursor in owed))
+            signal({group for (group, _), read in zip(owed, reads, strict=True) if not (read and read.covered)})
+            for (group, cursor), read in zip(owed, reads, strict=True):
+                await self._deliver_missed(group, cursor, read)
 
-    async def _replay(self, group: str, cursor: Cursor[Live]) -> bool:
+    async def _read_missed(self, group: str, cursor: Cursor[Live]) -> streams.StreamRead | None:
         policy = self.policy(group)
-        read: streams.StreamRead | None = None
         try:
-            read = await self._read(group, cursor.reading(), policy.size if policy else 0)
+            return await self._read(group, cursor.reading(), policy.size if policy else 0)
         except Exception as exc:  # whatever it is, the held messages must go out and the gap be signalled
             log = logger.warning if isinstance(exc, ChannelLayerUnavailable) else logger.exception
             log("Could not read the history of group %r to replay what it missed: %s", group, exc)
-        if self._cursors.get(group) is not cursor:
-            return True  # every local member left meanwhile: nobody is owed anything
+            return None
+
+    async def _deliver_missed(self, group: str, cursor: Cursor[Live], read: streams.StreamRead | None) -> None:
         replay = self._decoded(group, read.entries) if read else []
-        covered = read is not None and read.covered
+        if read is not None and read.covered:
+            self.replayed += len(replay)
+        else:
+            self.unrecovered += 1
         batch = cursor.replayed(read, replay)
-        while batch:
+        while self._cursors.get(group) is cursor:  # else every local member left meanwhile: nobody is owed anything
             for position, (expires_at, body) in batch:
                 self._fanout.deliver_history(group, expires_at, body, str(position))
                 if self._fanout.crowded:  # let receivers drain their inboxes, as the reader does for live traffic
                     self._fanout.crowded = False
                     await asyncio.sleep(0)
-            batch = cursor.drain() if self._cursors.get(group) is cursor else []
-        if covered:
-            self.replayed += len(replay)
-        else:
-            self.unrecovered += 1
-        return covered
+            batch = cursor.drain()
+            if not batch:  # live items flow again
+                break
 
     # Reads for clients
 
