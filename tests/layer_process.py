@@ -83,7 +83,7 @@ async def main(url: str, options: dict[str, Any]) -> None:
         elif "report" in command:
             reply = received
         elif "tally" in command:
-            reply = tally(received, members, command["tally"], gaps)
+            reply = {**tally(received, members, command["tally"], gaps), "history": layer.stats()["history"]}
         elif "pid" in command:
             reply = os.getpid()
         print(json.dumps(reply), flush=True)

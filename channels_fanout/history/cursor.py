@@ -9,6 +9,7 @@ that lost its last second) new messages may well get ids below ones already seen
 
 from __future__ import annotations
 
+import time
 from typing import Generic, TypeVar
 
 from .positions import Position
@@ -23,13 +24,16 @@ class Cursor(Generic[Item]):
     """The last position delivered in one group, and the live items waiting for a replay."""
 
     __slots__ = (
-        "position", "replay_owed", "_clock", "_lost_at", "_back_at", "_read_at", "_held", "_fence", "_replayed",
+        "position", "moved_at", "replay_owed",
+        "_clock", "_lost_at", "_back_at", "_read_at", "_held", "_fence", "_replayed",
     )  # fmt: skip
 
     def __init__(self, position: Position | None) -> None:
         #: The newest position delivered here, or the group's newest when this process subscribed
         #: (None: the group had no history then, so all of it is owed after a loss).
         self.position = position
+        #: When ``position`` last moved (``time.monotonic()``).
+        self.moved_at = time.monotonic()
         #: The subscription was lost: live items are held until ``replayed`` is called.
         self.replay_owed = False
         # When, in this cursor's own order of events, the subscription was last lost, last confirmed again,
@@ -82,9 +86,9 @@ class Cursor(Generic[Item]):
         deliver = list(replay) if covered else []
         self._replayed = {position for position, _ in deliver}
         if deliver:
-            self.position = deliver[-1][0]
+            self._move(deliver[-1][0])
         elif read is not None and not covered:
-            self.position = read.position  # what was lost is signalled; pick up from the stream's present
+            self._move(read.position)  # what was lost is signalled; pick up from the stream's present
         return deliver + self._take_held()
 
     def drain(self) -> list[tuple[Position, Item]]:
@@ -115,5 +119,8 @@ class Cursor(Generic[Item]):
                 return False
             # Live traffic arrives in stream order: past the replayed ones, nothing can repeat them.
             self._replayed = set()
-        self.position = position
+        self._move(position)
         return True
+
+    def _move(self, position: Position | None) -> None:
+        self.position, self.moved_at = position, time.monotonic()

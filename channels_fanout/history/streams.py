@@ -22,8 +22,22 @@ __all__ = ["StreamRead", "append", "read"]
 
 # Add to the stream, trim it, refresh both TTLs and publish the frame with its position: one atomic step,
 # so every subscriber sees a message only once it is in the history, with the position it has there.
+# The sender names the last message it added to this epoch (ARGV[7], ARGV[8]): if that is gone, and not
+# trimmed away at the front, Redis lost acknowledged messages (a failover to a replica without the tail,
+# an AOF that lost its last second), and the history starts a new epoch rather than hide the hole.
 _APPEND = Script("""
+local function before(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
 local meta = redis.call('GET', KEYS[2])
+if meta and ARGV[7] ~= '' and string.sub(meta, 1, #ARGV[7] + 1) == ARGV[7] .. '|'
+   and #redis.call('XRANGE', KEYS[1], ARGV[8], ARGV[8]) == 0 then
+  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  if not oldest or not before(ARGV[8], oldest[1]) then meta = false end
+end
 if not meta then redis.call('DEL', KEYS[1]) end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'f', ARGV[1])
 if not meta then meta = ARGV[4] .. '|' .. id end
@@ -31,7 +45,7 @@ redis.call('SET', KEYS[2], meta, 'PX', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local epoch = string.sub(meta, 1, string.find(meta, '|', 1, true) - 1)
 redis.call(ARGV[5], ARGV[6], ARGV[1] .. cmsgpack.pack(epoch, id))
-return id
+return {epoch, id}
 """)
 
 # The newest position, and the entries after an anchor (or the newest ones): covered (1) only when the
@@ -71,11 +85,16 @@ class StreamRead:
 
 
 async def append(
-    shard: Shard, keys: tuple[str, str], topic: bytes, head: bytes, size: int, ttl: float
-) -> str:
-    """Add a HISTORY frame head to the stream and publish the whole frame on ``topic``; returns the entry id."""
-    args = (head, size, max(1, round(ttl * 1000)), new_epoch(), shard.publish_command, topic)
-    return _text(await _APPEND.run(shard.publisher, keys, args))
+    shard: Shard, keys: tuple[str, str], topic: bytes, head: bytes, size: int, ttl: float, last: Position | None
+) -> Position:
+    """Add a HISTORY frame head to the stream and publish the whole frame on ``topic``; returns its position.
+
+    ``last`` is the position of the last message this process added to the group, if it knows one.
+    """
+    sent = ("", "") if last is None else (last.epoch, last.id)
+    args = (head, size, max(1, round(ttl * 1000)), new_epoch(), shard.publish_command, topic, *sent)
+    epoch, entry_id = await _APPEND.run(shard.publisher, keys, args)
+    return Position(_text(epoch), _text(entry_id))
 
 
 async def read(shard: Shard, keys: tuple[str, str], since: Position | None, count: int) -> StreamRead:

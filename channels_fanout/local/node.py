@@ -55,7 +55,7 @@ class Node:
         self._on_gap_callback = on_gap
         self._on_closed = on_closed
         self.fanout = Fanout(names, serializer, capacity_of, self.client_id)
-        self.recovery = Recovery(config, names, serializer, self.fanout, self.hub_for)
+        self.recovery = Recovery(config, names, serializer, self.fanout, self.hub_for, self._history_lost)
         self.hubs = [
             open_shard(
                 host,
@@ -305,19 +305,24 @@ class Node:
         replayed = {group for group in groups if self.recovery.covers(group)}
 
         def signal(uncovered: set[str]) -> None:
-            lost = self.fanout.groups_lost((groups - replayed) | uncovered, everyone=self.inbox_topic in topics)
-            self._signal_gap({channel: sorted(channel_groups) for channel, channel_groups in lost.items()}, outage)
+            self._signal_gap((groups - replayed) | uncovered, outage, everyone=self.inbox_topic in topics)
 
         await self.recovery.replay(replayed, signal)
 
-    def _signal_gap(self, report: dict[str, list[str]], outage: float) -> None:
+    def _history_lost(self, groups: set[str]) -> None:
+        """Redis lost history while this process stayed subscribed (a failover that dropped its tail)."""
+        self._signal_gap(groups, 0.0, everyone=False)
+
+    def _signal_gap(self, groups: set[str], outage: float, *, everyone: bool) -> None:
+        lost = self.fanout.groups_lost(groups, everyone=everyone)
+        report = {channel: sorted(channel_groups) for channel, channel_groups in lost.items()}
         if not report:
             return
         gap_type = self._config.gap_message_type
         if gap_type is not None:
             expires_at = time.time() + self._config.expiry
-            for channel, groups in report.items():
-                message = {"type": gap_type, "outage": outage, "groups": groups}
+            for channel, channel_groups in report.items():
+                message = {"type": gap_type, "outage": outage, "groups": channel_groups}
                 self.fanout.inboxes[channel].put_or_drop(message, expires_at)
         self._on_gap_callback(report, outage)
 

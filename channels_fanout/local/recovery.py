@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -57,13 +58,16 @@ class Recovery:
         serializer: Serializer,
         fanout: Fanout,
         hub_for: Callable[[bytes], Shard],
+        signal_gap: Callable[[set[str]], None],
     ) -> None:
         self._config = config
         self._names = names
         self._serializer = serializer
         self._fanout = fanout
         self._hub_for = hub_for
+        self._signal_gap = signal_gap
         self._policies: dict[str, HistoryPolicy | None] = {}
+        self._sent: dict[str, Position] = {}  # group -> the position of the last message sent from here
         self._cursors: dict[str, Cursor[Live]] = {}  # groups with history and local members
         self._starting: dict[str, asyncio.Task[None]] = {}
         self._replaying = asyncio.Lock()
@@ -87,7 +91,11 @@ class Recovery:
     async def send(self, group: str, policy: HistoryPolicy, expires_at: float, body: bytes) -> None:
         topic = self._names.group_topic(group)
         head = envelope.history_head(expires_at, body)
-        await streams.append(self._hub_for(topic), self._keys(group), topic, head, policy.size, policy.ttl)
+        last = self._sent.get(group)
+        sent = await streams.append(self._hub_for(topic), self._keys(group), topic, head, policy.size, policy.ttl, last)
+        if len(self._sent) >= _POLICY_CACHE and group not in self._sent:
+            self._sent.clear()  # forgetting only costs the check that Redis kept what this process sent last
+        self._sent[group] = sent
 
     def live(self, topic: bytes, frame: list[Any]) -> None:
         """A HISTORY frame arrived on ``topic``: deliver it now, or hold it for the replay under way."""
@@ -97,8 +105,20 @@ class Recovery:
         if group is None or cursor is None:
             return  # the last member left as it arrived
         position = Position(epoch, entry_id)
+        if self._lost_history(group, cursor, position):
+            self._signal_gap({group})
         if cursor.live(position, (expires_at, body)):
             self._fanout.deliver_history(group, expires_at, body, str(position))
+
+    def _lost_history(self, group: str, cursor: Cursor[Live], position: Position) -> bool:
+        """A live message from a new epoch, sooner than the old one could have expired: history was lost.
+
+        (A history that expired ``ttl`` after its last message lost nothing: this process had it all.)
+        """
+        if cursor.replay_owed or cursor.position is None or cursor.position.epoch == position.epoch:
+            return False
+        policy = self.policy(group)
+        return policy is not None and time.monotonic() - cursor.moved_at < policy.ttl
 
     # Members come and go
 

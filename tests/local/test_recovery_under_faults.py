@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.helpers import FAST, eventually
+from tests.helpers import FAST, eventually, pubsub_clients
 from tests.layer_process import LayerProcess
 
 GROUPS = [f"room.{index}" for index in range(20)]
@@ -85,6 +87,7 @@ async def test_with_history_every_member_gets_every_message_once_in_order_throug
             assert counts["complete"] == counts["channels"], (group, str(counts), tally["gap_signal_groups"])
             assert counts["duplicates"] == counts["out_of_order"] == 0, (group, counts)
         assert tally["gap_signal_groups"] == [] and tally["gap_message_groups"] == []  # history covered every gap
+        assert tally["history"]["replayed"] > 0 and tally["history"]["unrecovered"] == 0
     assert any(tally["gap_signals"] for tally in tallies)  # the process inboxes (direct sends) did lose their topic
 
 
@@ -99,3 +102,51 @@ async def test_without_history_the_same_run_loses_messages_and_signals_the_gap(m
     assert incomplete > 0 and received < 500 * per_group
     assert all(tally["gap_signal_groups"] for tally in tallies)
     assert set().union(*(tally["gap_message_groups"] for tally in tallies)) <= set(GROUPS)
+
+
+@pytest.fixture
+def small_pubsub_buffer(tmp_path):
+    """A redis-server that disconnects a subscriber as soon as 256 KB of output waits for it."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis", None, "--client-output-buffer-limit", "pubsub 256kb 128kb 1")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.timeout(120)
+async def test_a_frozen_consumer_dropped_by_redis_for_its_output_buffer_gets_everything_after_it_thaws(
+    make_layer, small_pubsub_buffer
+):
+    server = small_pubsub_buffer
+    history = {"room.*": {"size": 100_000, "ttl": 120}}
+    consumer = LayerProcess(server.url, **FAST, history=history)
+    publisher = make_layer(hosts=[server.url], **FAST, history=history)
+    pad = "x" * 1000
+    sent = 0
+
+    async def hundred_more() -> int:
+        await asyncio.gather(*(publisher.group_send("room.0", {"n": n, "pad": pad}) for n in range(sent, sent + 100)))
+        return sent + 100
+
+    try:
+        consumer.ask(join="room.0", count=3)
+        pid = consumer.ask(pid=True)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with server.client() as client:
+                while pubsub_clients(client) and sent < 60_000:  # until Redis drops it, kernel buffers full too
+                    sent = await hundred_more()
+                assert not pubsub_clients(client), "Redis never dropped the frozen subscriber"
+            for _ in range(5):  # and more while it is gone
+                sent = await hundred_more()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        tally = await eventually(lambda: settled([consumer], sent), timeout=60, interval=0.5)
+    finally:
+        consumer.stop()
+    counts = tally[0]["groups"]["room.0"]
+    assert counts["complete"] == counts["channels"] == 3, str(counts)
+    assert tally[0]["gap_signal_groups"] == []
+    assert tally[0]["history"]["replayed"] > 500  # what Redis had to throw away came back from the history
