@@ -100,6 +100,10 @@ class Recovery:
     def live(self, topic: bytes, frame: list[Any]) -> None:
         """A HISTORY frame arrived on ``topic``: deliver it now, or hold it for the replay under way."""
         _, expires_at, body, epoch, entry_id = frame
+        if not (isinstance(expires_at, float | int) and isinstance(body, bytes) and isinstance(epoch, str)
+                and isinstance(entry_id, str)):  # fmt: skip
+            self._fanout.note_undecodable(topic, ValueError("a history frame with fields of the wrong types"))
+            return
         group = self._fanout.group_of(topic)
         cursor = None if group is None else self._cursors.get(group)
         if group is None or cursor is None:
