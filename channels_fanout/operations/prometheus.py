@@ -42,7 +42,7 @@ _MESSAGES = (
     ("messages_delivered", "delivered", "Messages put into a local inbox, once per receiving channel."),
 )
 _HISTORY_COUNTERS = (
-    ("history_replayed", "replayed", "Messages of groups with history delivered by a replay after a lost subscription."),
+    ("history_replayed", "replayed", "Messages of groups with history delivered by replays after a lost subscription."),
     ("history_unrecovered", "unrecovered", "Replays whose gap the history could not cover (the gap was signalled)."),
     ("history_reads", "reads", "Reads of a group's history: on subscribing, replays, group_history()."),
 )
