@@ -9,9 +9,20 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["LayerConfig", "describe_host", "redact"]
+__all__ = ["HistoryPolicy", "LayerConfig", "describe_host", "redact"]
 
 Capacities = tuple[tuple["re.Pattern[str]", int], ...]
+
+
+@dataclass(frozen=True)
+class HistoryPolicy:
+    """How much of a group's history Redis keeps: its last ``size`` messages, for ``ttl`` seconds after the last."""
+
+    size: int
+    ttl: float
+
+
+Histories = tuple[tuple["re.Pattern[str]", HistoryPolicy], ...]
 
 # channels_redis keys whose meaning has no counterpart here: rejected with the reason, so a
 # migration never silently keeps an option that does nothing.
@@ -48,6 +59,7 @@ class LayerConfig:
     reconnect_max_delay: float = 1
     gap_message_type: str | None = None
     stats_interval: float = 10
+    history: Histories = ()
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> LayerConfig:
@@ -67,6 +79,13 @@ class LayerConfig:
         hosts = [describe_host(host) for host in self.hosts]
         keys = f"<{len(self.symmetric_encryption_keys)} keys>"
         return f"LayerConfig(hosts={hosts!r}, prefix={self.prefix!r}, symmetric_encryption_keys={keys}, ...)"
+
+    def history_for(self, group: str) -> HistoryPolicy | None:
+        """The history policy of the first pattern ``group`` matches, or None: the group keeps no history."""
+        for pattern, policy in self.history:
+            if pattern.match(group):
+                return policy
+        return None
 
 
 def _normalise(values: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +108,8 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
             values[key] = _positive_int(key, values[key])
     if "channel_capacity" in values:
         values["channel_capacity"] = _capacities(values["channel_capacity"])
+    if "history" in values:
+        values["history"] = _histories(values["history"])
     if "symmetric_encryption_keys" in values:
         values["symmetric_encryption_keys"] = _keys(values["symmetric_encryption_keys"])
     if values.get("serializer_format", "msgpack") not in ("msgpack", "json"):
@@ -236,6 +257,26 @@ def _capacities(channel_capacity: Any) -> Capacities:
     for pattern, capacity in channel_capacity.items():
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(fnmatch.translate(pattern))
         compiled.append((regex, _positive_int(f"channel_capacity[{pattern!r}]", capacity)))
+    return tuple(compiled)
+
+
+def _histories(history: Any) -> Histories:
+    """``{pattern: {"size": n, "ttl": seconds}}``, compiled once like ``channel_capacity``; the first match wins."""
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            f"CONFIG option 'history' must be a dict of group pattern -> {{'size': n, 'ttl': seconds}}, not {history!r}"
+        )
+    compiled = []
+    for pattern, policy in history.items():
+        where = f"history[{pattern!r}]"
+        if not isinstance(policy, Mapping) or set(policy) != {"size", "ttl"}:
+            raise ValueError(
+                f"CONFIG option {where} must be a dict with exactly 'size' (messages kept) and 'ttl' (seconds), "
+                f"not {policy!r}"
+            )
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(fnmatch.translate(pattern))
+        size = _positive_int(f"{where}['size']", policy["size"])
+        compiled.append((regex, HistoryPolicy(size, _number(f"{where}['ttl']", policy["ttl"], allow_zero=False))))
     return tuple(compiled)
 
 

@@ -74,6 +74,29 @@ class _ShardTotals:
         }
 
 
+class _HistoryCounters(Protocol):
+    replayed: int
+    unrecovered: int
+    reads: int
+
+
+class _HistoryTotals:
+    """What the recovery of groups with history counted, summed over event loops."""
+
+    __slots__ = ("groups", "replayed", "unrecovered", "reads")
+
+    def __init__(self) -> None:
+        self.groups = self.replayed = self.unrecovered = self.reads = 0
+
+    def add(self, other: _HistoryCounters) -> None:
+        self.replayed += other.replayed
+        self.unrecovered += other.unrecovered
+        self.reads += other.reads
+
+    def as_dict(self) -> dict[str, int]:
+        return {"groups": self.groups, "replayed": self.replayed, "unrecovered": self.unrecovered, "reads": self.reads}
+
+
 class LayerStats:
     """Counters of one layer in this process: its nodes' (live and closed) and the layer's own."""
 
@@ -86,6 +109,7 @@ class LayerStats:
         self._prefix = prefix
         # Counters of closed nodes.
         self._published = self._received = self._expired = self._undecodable = 0
+        self._history = _HistoryTotals()
         self._inboxes = InboxTotals()
         self._shards: dict[str, _ShardTotals] = {}
 
@@ -95,6 +119,7 @@ class LayerStats:
         self._received += node.fanout.received
         self._expired += node.fanout.expired
         self._undecodable += node.fanout.undecodable
+        self._history.add(node.recovery)
         self._inboxes.add(node.fanout.closed)
         for inbox in list(node.fanout.inboxes.values()):
             self._inboxes.add(inbox)
@@ -106,6 +131,8 @@ class LayerStats:
         nodes = list(self._nodes.values())
         published, received = self._published, self._received
         expired, undecodable = self._expired, self._undecodable
+        history = _HistoryTotals()
+        history.add(self._history)
         inboxes = InboxTotals()
         inboxes.add(self._inboxes)
         shards: dict[str, _ShardTotals] = {}
@@ -120,6 +147,8 @@ class LayerStats:
             received += fanout.received
             expired += fanout.expired
             undecodable += fanout.undecodable
+            history.add(node.recovery)
+            history.groups += node.recovery.group_count
             inboxes.add(fanout.closed)
             open_inboxes = list(fanout.inboxes.items())  # one C-level copy: safe against other threads
             for _, inbox in open_inboxes:
@@ -162,6 +191,7 @@ class LayerStats:
             },
             "inbox_high_water": inboxes.high_water,
             "top_inboxes": [_describe(channel, inbox) for channel, inbox in _deepest(deepest)],
+            "history": history.as_dict(),
             "reconnects": sum(shard.reconnects for shard in shards.values()),
             "gaps": sum(shard.gaps for shard in shards.values()),
             "shards": {name: shard.as_dict() for name, shard in shards.items()},

@@ -41,6 +41,11 @@ _MESSAGES = (
     ("messages_received", "received", "Messages that arrived from Redis for a local channel or group."),
     ("messages_delivered", "delivered", "Messages put into a local inbox, once per receiving channel."),
 )
+_HISTORY_COUNTERS = (
+    ("history_replayed", "replayed", "Messages of groups with history delivered by replays after a lost subscription."),
+    ("history_unrecovered", "unrecovered", "Replays whose gap the history could not cover (the gap was signalled)."),
+    ("history_reads", "reads", "Reads of a group's history: on subscribing, replays, group_history()."),
+)
 _SHARD_COUNTERS = (
     ("reconnects", "reconnects", "Subscriber reconnections after losing subscriptions."),
     ("gaps", "gaps", "Reconnections after which subscribed topics had missed messages."),
@@ -108,6 +113,18 @@ def _families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
         for reason, count in report["messages"]["dropped"].items():
             dropped.add_metric([alias, reason], count)
     yield dropped
+    history = GaugeMetricFamily(
+        _name("history_groups"), "Groups with history and local members, whose position this process keeps.",
+        labels=["alias"],
+    )
+    for alias, report in stats.items():
+        history.add_metric([alias], report["history"]["groups"])
+    yield history
+    for suffix, key, documentation in _HISTORY_COUNTERS:
+        counter = CounterMetricFamily(_name(suffix), documentation, labels=["alias"])
+        for alias, report in stats.items():
+            counter.add_metric([alias], report["history"][key])
+        yield counter
     yield from _shard_families(stats)
 
 

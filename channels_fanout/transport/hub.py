@@ -3,8 +3,9 @@
 The hub knows topics and bytes, never channels or groups. Subscriptions are reference-counted;
 a writer task reconciles what Redis has with what is wanted, so any interleaving of subscribe
 and release converges to the wanted state, and bursts become one SUBSCRIBE or UNSUBSCRIBE.
-The connection is kept alive by ``SupervisedConnection`` (reconnect with backoff, heartbeat); after
-a reconnect the hub resubscribes and then reports the outage to ``on_gap``.
+The connection is kept alive by ``SupervisedConnection`` (reconnect with backoff, heartbeat). When
+it is lost, the topics it held are reported to ``on_lost`` at once; after a reconnect the hub
+resubscribes and then reports the outage to ``on_gap``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = ["Hub"]
 logger = logging.getLogger(__name__)
 
 GapHandler = Callable[[Collection[bytes], float], None]
+LossHandler = Callable[[Collection[bytes]], None]
 
 _SUBSCRIBE_CHUNK = 1000
 
@@ -44,6 +46,7 @@ class Hub(SupervisedConnection):
         host: Mapping[str, Any],
         *,
         on_message: MessageHandler,
+        on_lost: LossHandler,
         on_gap: GapHandler,
         heartbeat_interval: float,
         command_timeout: float,
@@ -63,6 +66,7 @@ class Hub(SupervisedConnection):
             reconnect_max_delay=reconnect_max_delay,
         )
         self._on_message = on_message
+        self._on_lost = on_lost
         self._on_gap = on_gap
         self.client = Redis(connection_pool=self._pool(max_connections=2, socket_timeout=command_timeout))
         self.publisher = Publisher(self._connection_factory.make_connection, self.description, command_timeout)
@@ -190,6 +194,7 @@ class Hub(SupervisedConnection):
             self._gap_topics |= lost
             if self._down_since is None:
                 self._down_since = self._loop.time()
+            self._on_lost(lost)
         self._sent.clear()
         self._unconfirmed.clear()
         self._in_flight.clear()
@@ -265,8 +270,8 @@ class Hub(SupervisedConnection):
         if topics:
             self.gaps += 1
             logger.warning(
-                "Resubscribed to %d topics on %s after %.2fs without a subscription; "
-                "messages published meanwhile are lost (%d such gaps so far)",
+                "Resubscribed to %d topics on %s after %.2fs without a subscription; messages published "
+                "meanwhile are lost, but for groups with history (%d such gaps so far)",
                 len(topics), self.description, outage, self.gaps,
             )
             self._on_gap(topics, outage)

@@ -92,6 +92,7 @@ def open_shard(
     host: Mapping[str, Any],
     *,
     on_message: MessageHandler,
+    on_lost: Callable[[Collection[bytes]], None],
     on_gap: Callable[[Collection[bytes], float], None],
     heartbeat_interval: float,
     command_timeout: float,
@@ -107,6 +108,7 @@ def open_shard(
     return kind(
         host,
         on_message=on_message,
+        on_lost=on_lost,
         on_gap=on_gap,
         heartbeat_interval=heartbeat_interval,
         command_timeout=command_timeout,

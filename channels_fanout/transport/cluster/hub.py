@@ -5,7 +5,7 @@ node). Each wanted topic is held by the ``ClusterSubscriber`` of its slot's prim
 has one subscriber connection per primary it needs. A topic moves only on evidence: the server
 pushed ``sunsubscribe`` (its slot left the node), answered MOVED, or the node is unreachable and
 the slot map, read again, names another primary. A router task does the moving; when topics that
-were subscribed are subscribed again, ``on_gap`` hears of the outage.
+were subscribed are subscribed again, ``on_gap`` hears of the outage (``on_lost`` heard of the loss).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class ClusterHub:
         host: Mapping[str, Any],
         *,
         on_message: MessageHandler,
+        on_lost: Callable[[Collection[bytes]], None],
         on_gap: Callable[[Collection[bytes], float], None],
         heartbeat_interval: float,
         command_timeout: float,
@@ -60,6 +61,7 @@ class ClusterHub:
         self._kwargs = kwargs
         self.description = describe_host(host)
         self._on_message = on_message
+        self._on_lost = on_lost
         self._on_gap = on_gap
         self._heartbeat_interval = heartbeat_interval
         self._command_timeout = command_timeout
@@ -204,7 +206,7 @@ class ClusterHub:
             self.gaps += 1
             logger.warning(
                 "Resubscribed to %d topics on %s after up to %.2fs without a subscription; "
-                "messages published meanwhile are lost",
+                "messages published meanwhile are lost, but for groups with history",
                 len(recovered), self.description, outage,
             )  # fmt: skip
             self._on_gap(set(recovered), outage)
@@ -234,9 +236,11 @@ class ClusterHub:
 
     def _note_lost(self, topics: set[bytes]) -> None:
         now = self._loop.time()
-        for topic in topics:
-            if topic in self._wanted:
-                self._lost.setdefault(topic, now)
+        newly_lost = {topic for topic in topics if topic in self._wanted and topic not in self._lost}
+        for topic in newly_lost:
+            self._lost[topic] = now
+        if newly_lost:
+            self._on_lost(newly_lost)
 
     def _slot_map_stale(self) -> None:
         """A publish found no primary: read the slot map again (a publishing-only hub has no other cue)."""
