@@ -113,7 +113,7 @@ def describe_command(args: tuple[Any, ...]) -> tuple[str, Any]:
     name = _str(args[0]).upper()
     if name in ("EVAL", "EVALSHA"):
         target = args[3] if len(args) > 3 and int(args[2]) > 0 else None
-        name = f"{name} (a worker-channel push)"
+        name = f"{name} of a Lua script on"
     else:
         target = args[1] if len(args) > 1 else None
     return (f"{name} {_str(target)!r}" if target is not None else name), target
@@ -128,9 +128,7 @@ def _missing_permission(text: str, target: Any) -> str | None:
         return f"&{prefix}:*" if prefix else "&<prefix>:*"
     if "key" in text:
         return f"~{prefix}:*" if prefix else "~<prefix>:*"
-    if _SCRIPT in text:
-        return "+llen +rpush +pexpire (the commands of the worker-channel script)"
-    return None
+    return None  # a command inside a script: Script.run names its commands
 
 
 def _tls_problem(error: ssl.SSLError) -> str:

@@ -15,13 +15,15 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 
 from channels_fanout import ChannelLayerRefused, FanoutChannelLayer
-from channels_fanout.operations.acl import acl_rule
+from channels_fanout.operations.acl import DEFAULT_FEATURES, acl_rule
 from channels_fanout.operations.ping import ping
 from tests.helpers import command_calls, eventually, receive
 from tests.redis_server import RedisServer
 from tests.security.conftest import acl_log, add_user, log_text, refusals
 
 RULE = acl_rule("app")
+HISTORY_RULE = acl_rule("app", features=(*DEFAULT_FEATURES, "history"))
+HISTORY = {"room*": {"size": 10, "ttl": 60}}
 
 
 def host_of(server: RedisServer, user: str, password: str) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def test_the_rule_lists_prefix_keys_channels_and_commands():
     with pytest.raises(ValueError, match="prefix"):
         acl_rule("a b")
     with pytest.raises(ValueError, match="unknown features"):
-        acl_rule("app", features=("history",))
+        acl_rule("app", features=("presence",))
 
 
 def test_the_readme_shows_the_rule_acl_rule_gives():
@@ -211,3 +213,48 @@ async def test_a_database_other_than_0_needs_select(acl, rule):
             assert refused.value.permission == "+select"
     finally:
         await layer.close()
+
+
+async def test_groups_with_history_work_under_the_rule_with_history(acl):
+    password = add_user(acl, "app", HISTORY_RULE)
+    layer = layer_as(acl, password, history=HISTORY)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)  # a first member reads the group's history position
+        for text in ("a", "b"):
+            await layer.group_send("room", {"type": "m", "text": text})
+        first, second = [await receive(layer, channel) for _ in range(2)]
+        missed = await layer.group_history("room", since=first["history_position"])
+        assert [message["text"] for message in missed.messages] == ["b"] and missed.covered
+        with acl.client() as client:
+            calls = {name: command_calls(client, name) for name in ("xadd", "xrange", "xrevrange", "del", "eval")}
+    finally:
+        await layer.close()
+    assert acl_log(acl) == []
+    assert all(calls.values()), f"a command of the history rule was never sent: {calls}"
+
+
+async def _read_history(layer: FanoutChannelLayer) -> None:
+    await layer.group_send("room", {"type": "x"})  # with no stream yet, nothing is read
+    await layer.group_history("room")
+
+
+HISTORY_CALLS_NEEDING = [
+    ("+xadd", lambda layer: layer.group_send("room", {"type": "x"})),
+    ("+del", lambda layer: layer.group_send("room", {"type": "x"})),  # the first append clears a stale stream
+    ("+xrevrange", _read_history),
+]
+
+
+@pytest.mark.parametrize(
+    ("missing", "call"), HISTORY_CALLS_NEEDING, ids=[missing for missing, _ in HISTORY_CALLS_NEEDING]
+)
+async def test_a_history_rule_missing_a_command_of_its_scripts_names_them(acl, missing, call):
+    password = add_user(acl, "app", " ".join(part for part in HISTORY_RULE.split() if part != missing))
+    layer = layer_as(acl, password, history=HISTORY)
+    try:
+        with pytest.raises(ChannelLayerRefused, match="the commands this script runs") as refused:
+            await asyncio.wait_for(call(layer), 2)
+    finally:
+        await layer.close()
+    assert missing in (refused.value.permission or "").split()
