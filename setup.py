@@ -31,6 +31,7 @@ setup(
             "cryptography>=41",
             "prometheus_client>=0.17",
             "daphne>=4.0",
+            "dj-database-url>=2.1",
             "pytest>=8",
             "pytest-asyncio>=0.23",
             "pytest-django>=4.8",
@@ -40,7 +41,14 @@ setup(
         ],
         # Pinned: a new release's rules must not fail CI unannounced. mypy reads the optional extras' types.
         "lint": ["ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "cryptography>=41", "prometheus_client>=0.17"],
-        "benchmarks": ["channels_redis>=4.2", "daphne>=4.0", "websockets>=12", "pyinstrument>=4.6"],
+        # dj-database-url: the chat benchmark serves the testproject, whose settings read DATABASE_URL with it.
+        "benchmarks": [
+            "channels_redis>=4.2",
+            "daphne>=4.0",
+            "dj-database-url>=2.1",
+            "websockets>=12",
+            "pyinstrument>=4.6",
+        ],
     },
     classifiers=[
         "Framework :: Django",
