@@ -20,7 +20,9 @@ setup(
     package_data={"channels_fanout": ["py.typed"]},
     python_requires=">=3.11",
     install_requires=[
-        "channels>=4.0",
+        # Channels 4.3 added the name checks the layer calls (require_valid_channel_name, require_valid_group_name).
+        "channels>=4.3",
+        "Django>=5.2",
         "redis[hiredis]>=8.0",
         "msgpack>=1.0",
     ],
@@ -41,6 +43,8 @@ setup(
         ],
         # Pinned: a new release's rules must not fail CI unannounced. mypy reads the optional extras' types.
         "lint": ["ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "cryptography>=41", "prometheus_client>=0.17"],
+        # scripts/nox.sh: the test suite at both ends of the supported range (noxfile.py).
+        "nox": ["nox>=2025.10.14"],
         # dj-database-url: the chat benchmark serves the testproject, whose settings read DATABASE_URL with it.
         "benchmarks": [
             "channels_redis>=4.2",
@@ -52,7 +56,13 @@ setup(
     },
     classifiers=[
         "Framework :: Django",
+        "Framework :: Django :: 5.2",
+        "Framework :: Django :: 6.0",
+        "Framework :: Django :: 6.1",
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Topic :: Internet :: WWW/HTTP",
     ],
 )
