@@ -15,7 +15,8 @@ setup(
     ),
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
-    license="BSD-3-Clause",
+    license_expression="BSD-3-Clause",
+    license_files=["LICENSE"],
     packages=find_packages(include=["channels_fanout", "channels_fanout.*"]),
     package_data={"channels_fanout": ["py.typed"]},
     python_requires=">=3.11",
@@ -43,6 +44,8 @@ setup(
         ],
         # Pinned: a new release's rules must not fail CI unannounced. mypy reads the optional extras' types.
         "lint": ["ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "cryptography>=41", "prometheus_client>=0.17"],
+        # scripts/check_package.sh: build the sdist and the wheel, check their metadata.
+        "package": ["build>=1.2", "twine>=6"],
         # scripts/nox.sh: the test suite at both ends of the supported range (noxfile.py).
         "nox": ["nox>=2025.10.14"],
         # dj-database-url: the chat benchmark serves the testproject, whose settings read DATABASE_URL with it.
