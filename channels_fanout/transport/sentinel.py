@@ -31,8 +31,13 @@ class MasterLocator:
 
     async def address(self) -> tuple[str, int]:
         """The master's (host, port); MasterNotFoundError (a ConnectionError) while no sentinel names one."""
-        async with Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs) as sentinel:
+        sentinel = Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs)
+        try:
             host, port = await sentinel.discover_master(self.master_name)
+        finally:
+            # Not `async with Sentinel(...)`: redis-py 8.0's Sentinel has no aclose(); its clients do.
+            for client in sentinel.sentinels:
+                await client.aclose()
         return str(host), int(port)
 
     def __str__(self) -> str:
