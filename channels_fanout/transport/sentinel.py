@@ -37,17 +37,25 @@ class MasterLocator:
         As redis-py's ``discover_master``, but keeping each sentinel's error: if the sentinels
         refuse this process (credentials, TLS, ACL), that is raised, not an anonymous "no master".
         """
+        sentinel = Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs)
+        try:
+            return await self._ask(sentinel)
+        finally:
+            # Not `async with Sentinel(...)`: redis-py 8.0's Sentinel has no aclose(); its clients do.
+            for client in sentinel.sentinels:
+                await client.aclose()
+
+    async def _ask(self, sentinel: Sentinel) -> tuple[str, int]:
         errors: list[tuple[str, BaseException]] = []
-        async with Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs) as sentinel:
-            for (host, port), client in zip(self.sentinels, sentinel.sentinels, strict=True):
-                try:
-                    masters = cast(dict[str, Any], await client.sentinel_masters())  # as discover_master reads it
-                    state = masters.get(self.master_name)
-                except (RedisConnectionError, ResponseError, TimeoutError) as exc:
-                    errors.append((f"Sentinel {host}:{port}", exc))
-                    continue
-                if state and sentinel.check_master_state(state, self.master_name):
-                    return str(state["ip"]), int(state["port"])
+        for (host, port), client in zip(self.sentinels, sentinel.sentinels, strict=True):
+            try:
+                masters = cast(dict[str, Any], await client.sentinel_masters())  # as discover_master reads it
+                state = masters.get(self.master_name)
+            except (RedisConnectionError, ResponseError, TimeoutError) as exc:
+                errors.append((f"Sentinel {host}:{port}", exc))
+                continue
+            if state and sentinel.check_master_state(state, self.master_name):
+                return str(state["ip"]), int(state["port"])
         for where, error in errors:
             refused = refusal(error, where, "SENTINEL MASTERS")
             if refused is not None:
