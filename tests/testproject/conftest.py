@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -22,12 +23,41 @@ RECEIVE_TIMEOUT = 2.0
 Connect = Callable[..., Awaitable[WebsocketCommunicator]]
 
 
+class CachePool(redis.ConnectionPool):
+    """The cache's connection pools in tests, remembered so that each is disconnected after its test.
+
+    Django's RedisCache never closes its pools; changed settings just drop the cache objects, leaving the
+    sockets to the garbage collector, which ``filterwarnings = error`` rightly reports as unclosed.
+    """
+
+    pools: list[redis.ConnectionPool] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pools.append(self)
+
+
+def use_redis(settings: Any, url: str, **layer_options: Any) -> None:
+    """Point the channel layer and the cache (flood control's counters) at the Redis at ``url``, as REDIS_URL does."""
+    config = {"hosts": [url], **layer_options}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": config}}
+    cache = settings.CACHES["default"]
+    options = {**cache.get("OPTIONS", {}), "pool_class": f"{__name__}.CachePool"}
+    settings.CACHES = {"default": {**cache, "LOCATION": url, "OPTIONS": options}}
+
+
+@pytest.fixture(autouse=True)
+def cache_pools_closed() -> Iterator[None]:
+    """Disconnect the cache's pools after each test (CachePool)."""
+    yield
+    while CachePool.pools:
+        CachePool.pools.pop().disconnect()
+
+
 @pytest.fixture(autouse=True)
 async def chat_layer(redis_url: str, settings: Any) -> AsyncIterator[BaseChannelLayer]:
-    """Every test here runs on the project's FanoutChannelLayer against the private Redis, never on 6379."""
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": {"hosts": [redis_url]}}
-    }
+    """Every test here runs on the project's FanoutChannelLayer and cache on the private Redis, never on 6379."""
+    use_redis(settings, redis_url)
     layer = get_channel_layer()
     yield layer
     await asyncio.wait_for(layer.close(), 5)

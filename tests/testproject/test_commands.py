@@ -60,3 +60,12 @@ def test_setup_demo_makes_users_who_can_log_in_and_is_repeatable(client):
     general = ChatRoom.objects.get(title="General")
     assert f"{general.pk.hex}  General (alice, bob, carol)" in first
     assert client.login(username="carol", password="pw")
+
+
+def test_setup_demo_run_again_keeps_the_users_logged_in_unless_the_password_changes(client):
+    run("setup_demo", "--password", "pw")
+    assert client.login(username="alice", password="pw")
+    run("setup_demo", "--password", "pw")  # what scripts/demo.sh does each time it starts
+    assert client.get("/").templates[0].name == "chat/chat.html"
+    run("setup_demo", "--password", "new")  # a new password ends the sessions opened with the old one
+    assert client.get("/").templates[0].name == "chat/login.html"

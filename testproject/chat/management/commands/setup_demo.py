@@ -38,8 +38,10 @@ class Command(BaseCommand):
 
     def demo_user(self, name: str, password: str) -> Any:
         user, _ = get_user_model().objects.get_or_create(username=name)
-        user.set_password(password)
-        user.save()
+        # A new hash (even of the same password) ends every session of the user: run again, the demo keeps them.
+        if not user.check_password(password):
+            user.set_password(password)
+            user.save()
         return user
 
     def demo_room(self, title: str, members: list[Any]) -> ChatRoom:
