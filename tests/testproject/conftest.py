@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +12,12 @@ import redis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
+from selenium.webdriver.chrome.webdriver import WebDriver
 
 from testproject.asgi import application
 from testproject.chat.models import ApiToken, ChatRoom
 from tests.redis_server import RedisServer
+from tests.testproject import chromium
 from tests.testproject.site import ChatSite
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
@@ -142,3 +145,45 @@ def chat_site(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactor
         yield site
     finally:
         site.stop()
+
+
+@pytest.fixture(scope="session")
+def busy_site(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
+    """Like ``chat_site``, without flood control: for tests that post faster than a person."""
+    site = ChatSite(
+        tmp_path_factory.mktemp("busy_site"),
+        redis_server.url,
+        processes=2,
+        settings="tests.testproject.unlimited_settings",
+    )
+    try:
+        site.start()
+        yield site
+    finally:
+        site.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Callable[[], WebDriver]]:
+    """Start chromium pages (each with a fresh profile); all are quit after the test."""
+    drivers: list[WebDriver] = []
+
+    def launch() -> WebDriver:
+        drivers.append(chromium.launch(tmp_path / f"profile-{len(drivers)}"))
+        return drivers[-1]
+
+    yield launch
+    for driver in drivers:
+        driver.quit()
+
+
+@pytest.fixture
+def demo(chat_site: ChatSite) -> dict[str, str]:
+    """The demo's users and rooms on ``chat_site``: API tokens by user, room ids by title."""
+    return chromium.set_up_demo(chat_site)
+
+
+@pytest.fixture
+def busy_demo(busy_site: ChatSite) -> dict[str, str]:
+    """The demo's users and rooms on ``busy_site``."""
+    return chromium.set_up_demo(busy_site)
