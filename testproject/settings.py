@@ -1,7 +1,8 @@
 """Settings of the chat demo project; also the settings the test suite runs under.
 
 Read from the environment: ``REDIS_URL``, ``DATABASE_URL`` (read by dj-database-url; the SQLite file db.sqlite3 by
-default), ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` and ``DJANGO_ALLOWED_HOSTS`` (comma-separated).
+default), ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` and ``DJANGO_ALLOWED_HOSTS`` (comma-separated). The chat's flood
+control reads ``CHAT_RATE_LIMIT`` (messages, seconds) per user, default ``(10, 10)``; ``None`` turns it off.
 """
 
 import os
@@ -65,6 +66,15 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_fanout.FanoutChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+# The flood control's counters, on the layer's Redis so every process counts together. Timeouts as the layer's
+# command_timeout: a Redis that stops answering fails a post in 5 s instead of holding it forever.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
     }
 }
 
