@@ -1,14 +1,21 @@
-"""Redis's own account of a run: commands, CPU, connections and memory, as deltas between snapshots."""
+"""Redis's own account of a run: commands, CPU, connections and memory, as deltas between snapshots.
+
+Also, for the history benchmark: who ran each command (a client, or a script on its behalf), as
+MONITOR shows it, and the memory of a run's keys, as MEMORY USAGE counts it.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-__all__ = ["RedisDelta", "Snapshot", "snapshot"]
+__all__ = ["CommandSources", "RedisDelta", "Snapshot", "commands_by_source", "key_memory", "snapshot"]
 
 # Commands the runner itself sends to take snapshots; they are not the layer's.
 _OWN_COMMANDS = frozenset({"info", "client|list", "flushall"})
@@ -77,3 +84,35 @@ def snapshot(client: redis.Redis) -> Snapshot:
         clients=len(client.client_list()),
         used_memory=int(info["used_memory"]),
     )
+
+
+@dataclass(frozen=True)
+class CommandSources:
+    """Commands by name: those clients sent, and those scripts ran (INFO commandstats counts both alike)."""
+
+    clients: dict[str, int]
+    scripts: dict[str, int]
+
+
+def commands_by_source(connect: Callable[[], redis.Redis], during: Callable[[], None]) -> CommandSources:
+    """The commands Redis ran while ``during()`` ran, split by MONITOR's view of who ran them.
+
+    MONITOR costs Redis time for every command, so it watches a short accounting step, never a
+    measured one. A marker sent after ``during()`` tells where the step ended.
+    """
+    marker = f"benchmark-accounting-{uuid.uuid4().hex}"
+    clients: Counter[str] = Counter()
+    scripts: Counter[str] = Counter()
+    with connect() as watching, connect() as marking, watching.monitor() as monitor:
+        during()
+        marking.echo(marker)
+        while marker not in (entry := monitor.next_command())["command"]:
+            name = entry["command"].split(" ", 1)[0].lower()
+            (scripts if entry["client_type"] == "lua" else clients)[name] += 1
+    return CommandSources(dict(clients), dict(scripts))
+
+
+def key_memory(client: redis.Redis, match: str) -> tuple[int, int]:
+    """How many keys match ``match`` and their bytes by MEMORY USAGE, every element counted (SAMPLES 0)."""
+    keys = list(client.scan_iter(match=match, count=1000))
+    return len(keys), sum(int(client.memory_usage(key, samples=0) or 0) for key in keys)
