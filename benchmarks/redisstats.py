@@ -25,6 +25,7 @@ _OWN_COMMANDS = frozenset({"info", "client|list", "flushall"})
 class Snapshot:
     taken_at: float  # monotonic
     commands: dict[str, int]
+    usec: dict[str, int]  # microseconds Redis spent in each command (a script's include those it ran)
     cpu: float  # used_cpu_user + used_cpu_sys, seconds
     connections_received: int
     clients: int  # CLIENT LIST entries, the runner's own connection included
@@ -33,9 +34,11 @@ class Snapshot:
     def __sub__(self, before: Snapshot) -> RedisDelta:
         names = set(self.commands) | set(before.commands)
         commands = {name: self.commands.get(name, 0) - before.commands.get(name, 0) for name in names}
+        usec = {name: self.usec.get(name, 0) - before.usec.get(name, 0) for name in names}
         return RedisDelta(
             seconds=self.taken_at - before.taken_at,
             commands={name: calls for name, calls in sorted(commands.items()) if calls},
+            usec={name: spent for name, spent in sorted(usec.items()) if commands[name]},
             cpu=self.cpu - before.cpu,
             connections_opened=self.connections_received - before.connections_received,
             clients=self.clients - before.clients,
@@ -47,6 +50,7 @@ class Snapshot:
 class RedisDelta:
     seconds: float
     commands: dict[str, int]
+    usec: dict[str, int]
     cpu: float
     connections_opened: int
     clients: int
@@ -61,6 +65,7 @@ class RedisDelta:
             "seconds": round(self.seconds, 4),
             "commands": self.commands,
             "total_commands": self.total_commands,
+            "usec": self.usec,
             "cpu": round(self.cpu, 4),
             "connections_opened": self.connections_opened,
             "clients": self.clients,
@@ -71,14 +76,15 @@ class RedisDelta:
 def snapshot(client: redis.Redis) -> Snapshot:
     """One consistent-enough reading: INFO (one call) and CLIENT LIST."""
     info = client.info("all")
-    commands = {
-        key.removeprefix("cmdstat_"): int(value["calls"])
+    stats = {
+        key.removeprefix("cmdstat_"): value
         for key, value in info.items()
         if key.startswith("cmdstat_") and key.removeprefix("cmdstat_") not in _OWN_COMMANDS
     }
     return Snapshot(
         taken_at=time.monotonic(),
-        commands=commands,
+        commands={name: int(value["calls"]) for name, value in stats.items()},
+        usec={name: int(value["usec"]) for name, value in stats.items()},
         cpu=float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
         connections_received=int(info["total_connections_received"]),
         clients=len(client.client_list()),

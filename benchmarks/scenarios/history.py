@@ -47,13 +47,19 @@ def run(run: Run, params: dict[str, Any]) -> Outcome:
     sources = run.commands_by_source(lambda: _account(run, measured.publisher))
     run.finish([measured.receiver, measured.publisher])
     result = outcome(params, measured)
-    groups, accounted = params["groups"], params["accounted"]
+    groups, accounted, sent = params["groups"], params["accounted"], measured.published["sent"]
     result["metrics"].update({
+        "receiver_cpu_ms_per_1k": measured.receiver_cpu * 1e6 / sent if sent else None,
         "client_commands_per_send": sum(sources.clients.values()) / accounted,
         "bytes_per_group": key_bytes / groups,
         "keys_per_group": keys / groups,
     })  # fmt: skip
-    result["details"].update({"accounting": {"group_sends": accounted, **vars(sources)}, "keys": keys})
+    usec = {name: round(spent / sent, 2) for name, spent in measured.redis.usec.items()} if sent else {}
+    result["details"].update({
+        "accounting": {"group_sends": accounted, **vars(sources)},
+        "keys": keys,
+        "redis_usec_per_send": usec,  # by command, as commandstats counts it: a script's time includes its commands'
+    })  # fmt: skip
     return result
 
 
@@ -81,12 +87,13 @@ HISTORY_COST = Scenario(
         Metric("commands_per_send", "Redis commands run / group_send (those scripts run too)", "lower", 2, redis=True),
         Metric("redis_cpu_ms_per_1k", "Redis CPU ms / 1k group_sends", "lower", 1, redis=True),
         Metric("publisher_cpu_ms_per_1k", "publisher CPU ms / 1k group_sends", "lower", 1),
+        Metric("receiver_cpu_ms_per_1k", "receiver CPU ms / 1k group_sends", "lower", 1),
         Metric("bytes_per_group", "Redis bytes / group (MEMORY USAGE of its keys)", "lower", redis=True),
         Metric("keys_per_group", "Redis keys / group", None, 1, ratio=False, redis=True),
         Metric("errors", "group_send errors", "lower", ratio=False),
         Metric("lost", "lost at the receiver (context)", None, ratio=False),
     ),
-    full={**_SHAPE, "per_task": 20, "idle": 3.0, "accounted": 1000},
+    full={**_SHAPE, "per_task": 50, "idle": 3.0, "accounted": 1000},
     quick={**_SHAPE, "per_task": 10, "idle": 1.5, "accounted": 200},
     profile_role="publisher",
     takes=_fanout,

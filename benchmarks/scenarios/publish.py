@@ -88,6 +88,7 @@ class Burst:
     publisher: Worker
     published: dict[str, Any]  # the publisher's "measured"
     tally: dict[str, Any]  # the receiver's, merged
+    receiver_cpu: float  # seconds
     redis: RedisDelta  # from the first measured send to the end of the burst
     connections: RedisDelta  # from before the publisher's first command to the end of the burst
 
@@ -104,8 +105,10 @@ def measure_burst(run: Run, params: dict[str, Any], publisher_role: str = f"{__n
         worker.send("go")
     published = sender.expect("measured", run.left())
     burst_end = run.snapshot()  # the publisher still holds its connections
-    tally = merge([receiving.expect("measured", run.left())])
-    return Burst(receiving, sender, published, tally, burst_end - before, burst_end - untouched)
+    received = receiving.expect("measured", run.left())
+    return Burst(
+        receiving, sender, published, merge([received]), received["cpu"], burst_end - before, burst_end - untouched
+    )
 
 
 def run(run: Run, params: dict[str, Any]) -> Outcome:
