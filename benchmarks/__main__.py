@@ -1,6 +1,6 @@
 """Run the benchmark suite from the repository root:
 
-    python -m benchmarks --quick                      # smoke run, about a minute
+    python -m benchmarks --quick                      # smoke run, about a minute and a half
     python -m benchmarks                              # full sizes, 3 interleaved repeats
     python -m benchmarks --scenarios fanout,churn --backends fanout,pubsub --repeats 5
     python -m benchmarks --scenarios fanout --backends fanout --repeats 1 --profile pyinstrument
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke run of about a minute")
+    parser.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke run of a minute or two")
     parser.add_argument(
         "--scenarios",
         type=lambda text: _names(text, dict(SCENARIOS)),

@@ -255,7 +255,7 @@ RECOVERY = Scenario(
         "size": 200, "kill_every": 0.2, "idle": 3.0,
     },
     quick={
-        "processes": 2, "consumers": 50, "groups": 20, "sends": 300, "rate": 200, "in_flight": 10,
+        "processes": 2, "consumers": 50, "groups": 20, "sends": 200, "rate": 200, "in_flight": 10,
         "size": 200, "kill_every": 0.2, "idle": 1.0,
     },
     profile_role="consumer",
