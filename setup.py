@@ -15,12 +15,15 @@ setup(
     ),
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
-    license="BSD-3-Clause",
+    license_expression="BSD-3-Clause",
+    license_files=["LICENSE"],
     packages=find_packages(include=["channels_fanout", "channels_fanout.*"]),
     package_data={"channels_fanout": ["py.typed"]},
     python_requires=">=3.11",
     install_requires=[
-        "channels>=4.0",
+        # Channels 4.3 added the name checks the layer calls (require_valid_channel_name, require_valid_group_name).
+        "channels>=4.3",
+        "Django>=5.2",
         "redis[hiredis]>=8.0",
         "msgpack>=1.0",
     ],
@@ -31,6 +34,7 @@ setup(
             "cryptography>=41",
             "prometheus_client>=0.17",
             "daphne>=4.0",
+            "dj-database-url>=2.1",
             "pytest>=8",
             "pytest-asyncio>=0.23",
             "pytest-django>=4.8",
@@ -40,11 +44,28 @@ setup(
         ],
         # Pinned: a new release's rules must not fail CI unannounced. mypy reads the optional extras' types.
         "lint": ["ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "cryptography>=41", "prometheus_client>=0.17"],
-        "benchmarks": ["channels_redis>=4.2", "daphne>=4.0", "websockets>=12", "pyinstrument>=4.6"],
+        # scripts/check_package.sh: build the sdist and the wheel, check their metadata.
+        "package": ["build>=1.2", "twine>=6"],
+        # scripts/nox.sh: the test suite at both ends of the supported range (noxfile.py).
+        "nox": ["nox>=2025.10.14"],
+        # dj-database-url: the chat benchmark serves the testproject, whose settings read DATABASE_URL with it.
+        "benchmarks": [
+            "channels_redis>=4.2",
+            "daphne>=4.0",
+            "dj-database-url>=2.1",
+            "websockets>=12",
+            "pyinstrument>=4.6",
+        ],
     },
     classifiers=[
         "Framework :: Django",
+        "Framework :: Django :: 5.2",
+        "Framework :: Django :: 6.0",
+        "Framework :: Django :: 6.1",
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Topic :: Internet :: WWW/HTTP",
     ],
 )

@@ -1,9 +1,10 @@
 """Run the benchmark suite from the repository root:
 
-    python -m benchmarks --quick                      # smoke run, about a minute
+    python -m benchmarks --quick                      # smoke run, about a minute and a half
     python -m benchmarks                              # full sizes, 3 interleaved repeats
     python -m benchmarks --scenarios fanout,churn --backends fanout,pubsub --repeats 5
     python -m benchmarks --scenarios fanout --backends fanout --repeats 1 --profile pyinstrument
+    python -m benchmarks --scenarios history,recovery          # the cost of history, and recovery under kills
 
 See docs/benchmarks.md for what each scenario measures.
 """
@@ -14,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .backends import ALIASES, parse_backend
+from .backends import ALIASES, OPTIONS, parse_backend
 from .profiling import PROFILERS
 from .runner import RESULTS, Options, run_suite
 from .scenarios import SCENARIOS
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke run of about a minute")
+    parser.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke run of a minute or two")
     parser.add_argument(
         "--scenarios",
         type=lambda text: _names(text, dict(SCENARIOS)),
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         "--backends",
         type=_names,
         default=list(ALIASES),
-        help=f"comma-separated short names ({', '.join(ALIASES)}) or dotted class paths (default: all four)",
+        help=f"comma-separated short names ({', '.join(ALIASES)}) or dotted class paths (default: all; each "
+        "scenario runs those it takes)",
     )
     parser.add_argument("--repeats", type=int, help="interleaved repeats per scenario (default: 3, or 1 with --quick)")
     parser.add_argument(
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:<14} {scenario.describe(quick=arguments.quick)}")
         for name, path in ALIASES.items():
-            print(f"{name:<14} {path}")
+            print(f"{name:<14} {path}" + (f" with {OPTIONS[name]}" if name in OPTIONS else ""))
         return 0
     try:
         backends = [parse_backend(name) for name in arguments.backends]

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ALIASES", "REFERENCES", "Backend", "build_layer", "close_layer", "parse_backend", "supports"]
+__all__ = ["ALIASES", "HISTORY", "OPTIONS", "REFERENCES", "Backend", "build_layer", "close_layer", "parse_backend"]
 
+FANOUT = "channels_fanout.FanoutChannelLayer"
 ALIASES = {
-    "fanout": "channels_fanout.FanoutChannelLayer",
+    "fanout": FANOUT,
+    "fanout-history": FANOUT,
     "core": "channels_redis.core.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "inmemory": "channels.layers.InMemoryChannelLayer",
 }
-REFERENCES = ("core", "pubsub")  # ratios are taken against these
+# Every benchmark group is named bench-<run>-<n>: with this, each keeps its last 100 messages (issue 13).
+HISTORY = {"bench-*": {"size": 100, "ttl": 300}}
+OPTIONS: dict[str, dict[str, Any]] = {"fanout-history": {"history": HISTORY}}  # beyond hosts=[url]
+REFERENCES = ("core", "pubsub")  # ratios are taken against these, unless a scenario names others
 IN_MEMORY = ALIASES["inmemory"]
 
 
@@ -22,17 +27,27 @@ IN_MEMORY = ALIASES["inmemory"]
 class Backend:
     name: str
     path: str
+    options: dict[str, Any] = field(default_factory=dict, hash=False)  # CONFIG beyond hosts=[url]
 
     @property
     def in_memory(self) -> bool:
         """An in-memory layer only connects consumers of one process: multi-process scenarios skip it."""
         return self.path == IN_MEMORY
 
+    @property
+    def fanout(self) -> bool:
+        return self.path == FANOUT
+
+    @property
+    def history(self) -> bool:
+        """Groups keep a history (channels_fanout's ``history`` option): only the history scenarios take it."""
+        return "history" in self.options
+
 
 def parse_backend(text: str) -> Backend:
     """``fanout`` or a dotted path such as ``myproject.layers.MyLayer``."""
     if text in ALIASES:
-        return Backend(text, ALIASES[text])
+        return Backend(text, ALIASES[text], OPTIONS.get(text, {}))
     if "." not in text:
         raise ValueError(f"Unknown backend {text!r}: use one of {', '.join(ALIASES)} or a dotted class path")
     for name, path in ALIASES.items():
@@ -42,26 +57,12 @@ def parse_backend(text: str) -> Backend:
 
 
 def build_layer(path: str, redis_url: str, options: dict[str, Any] | None = None) -> Any:
-    """The layer on the run's Redis (as ``CONFIG = {"hosts": [url]}``), with a scenario's own ``options`` if any."""
-    layer_class = _layer_class(path)
+    """The layer with default options but ``options``, on the run's Redis (as ``CONFIG = {"hosts": [url], ...}``)."""
+    module_name, class_name = path.rsplit(".", 1)
+    layer_class = getattr(importlib.import_module(module_name), class_name)
     if path == IN_MEMORY:
         return layer_class()
     return layer_class(hosts=[redis_url], **(options or {}))
-
-
-def supports(backend: Backend, extension: str | None) -> bool:
-    """Whether the backend's layer class lists ``extension`` (Channels' ``extensions``); None: any layer."""
-    if extension is None:
-        return True
-    try:
-        return extension in getattr(_layer_class(backend.path), "extensions", ())
-    except ImportError:  # not installed: the scenarios it can run say so in their own results
-        return False
-
-
-def _layer_class(path: str) -> Any:
-    module_name, class_name = path.rsplit(".", 1)
-    return getattr(importlib.import_module(module_name), class_name)
 
 
 async def close_layer(layer: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from tests.redis_server import RedisServer
 
 from .backends import Backend
 from .processes import Worker, WorkerFailed, WorkerSpec, expect_all
-from .redisstats import Snapshot, snapshot
+from .redisstats import CommandSources, Snapshot, commands_by_source, key_memory, snapshot
 
 __all__ = ["Run"]
 
@@ -65,6 +66,7 @@ class Run:
             redis_url=self._server.url,
             params=params,
             deadline=self.deadline + 15,
+            options=self.backend.options if layer else {},
             profiler=profiler,
             profile_path=profile_path,
         )
@@ -78,6 +80,14 @@ class Run:
 
     def snapshot(self) -> Snapshot:
         return snapshot(self._client)
+
+    def commands_by_source(self, during: Callable[[], None]) -> CommandSources:
+        """Who ran what Redis ran while ``during()`` ran: clients or scripts (MONITOR: never in a measured step)."""
+        return commands_by_source(self._server.client, during)
+
+    def key_memory(self, match: str) -> tuple[int, int]:
+        """Count and bytes (MEMORY USAGE) of the keys matching the glob ``match``."""
+        return key_memory(self._client, match)
 
     def serve_checkpoints(self, worker: Worker, names: list[str]) -> dict[str, Snapshot]:
         """Answer a worker's checkpoints in order, snapshotting Redis at each."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from .payload import PROBE
 
-__all__ = ["Tally", "cpu_seconds", "merge", "percentiles_ms"]
+__all__ = ["OrderedTally", "Tally", "cpu_seconds", "merge", "percentiles_ms"]
 
 _SATURATED = 255  # a bytearray cell counts up to here; more copies of one message is a broken layer anyway
 
@@ -90,6 +90,47 @@ class Tally:
             "last_at": self.last_at,
             "latencies": self.latencies.tobytes(),
         }
+
+
+class OrderedTally(Tally):
+    """A Tally that also counts deliveries out of order, and notes when each message had reached every member.
+
+    Message ``seq`` goes to group ``seq % groups`` (as the fan-out scenarios send). A delivery is out of
+    order when its channel already got a later message; ``complete_at[seq]`` is when the last of the
+    group's local members got ``seq`` (0.0: not all of them did).
+    """
+
+    def __init__(self, sequence_numbers: int, groups: int) -> None:
+        super().__init__(sequence_numbers)
+        self._groups = groups
+        self._members = [0] * groups
+        self._highest: list[int] = []  # per channel
+        self._copies = array("H", bytes(2 * sequence_numbers))
+        self.complete_at = array("d", bytes(8 * sequence_numbers))
+        self.out_of_order = 0
+
+    def add_member(self, group: int, expected: int) -> int:
+        """Track one more channel, a member of ``group``; returns its index."""
+        self._members[group] += 1
+        self._highest.append(-1)
+        return self.add_channel(expected)
+
+    def record(self, index: int, message: dict[str, Any]) -> None:
+        super().record(index, message)
+        if message["type"] == PROBE:
+            return
+        seq = message["seq"]
+        if seq < self._highest[index]:
+            self.out_of_order += 1
+        else:
+            self._highest[index] = seq
+        copies = min(self._copies[seq] + 1, 65535)
+        self._copies[seq] = copies
+        if copies == self._members[seq % self._groups]:
+            self.complete_at[seq] = self.last_at
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "out_of_order": self.out_of_order, "complete_at": self.complete_at.tobytes()}
 
 
 def merge(summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:

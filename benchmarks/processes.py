@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -45,6 +45,7 @@ class WorkerSpec:
     redis_url: str
     params: dict[str, Any]
     deadline: float
+    options: dict[str, Any] = field(default_factory=dict)  # the layer's CONFIG beyond hosts
     profiler: str | None = None
     profile_path: str | None = None
 
@@ -158,8 +159,7 @@ def _worker_main(spec: WorkerSpec, conn: Connection, parent_pid: int) -> None:
 
 
 async def _serve(role: Role, spec: WorkerSpec, conn: Connection) -> Any:
-    options = spec.params.get("layer_options")
-    layer = None if spec.backend is None else build_layer(spec.backend, spec.redis_url, options)
+    layer = None if spec.backend is None else build_layer(spec.backend, spec.redis_url, spec.options)
     try:
         return await role(layer, spec.params, Control(conn, spec.deadline))
     finally:

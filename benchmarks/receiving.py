@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .measure import Tally, cpu_seconds
@@ -19,13 +20,18 @@ async def receive_forever(layer: Any, channel: str, tally: Tally, index: int) ->
 
 
 async def receive_measured(
-    control: Control, tally: Tally, tasks: list[asyncio.Task[None]], idle: float, joined: Any = None
+    control: Control,
+    tally: Tally,
+    tasks: list[asyncio.Task[None]],
+    idle: float,
+    joined: Any = None,
+    report: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """joined -> primed -> go -> measured -> teardown, with the consumers in ``tasks`` running.
 
     ``joined`` carries data for the runner (a receiver's channel names, say). "measured" reports the
-    tally and this process's CPU time from "go" to the end; the consumers stop only at "teardown",
-    after the runner's Redis snapshot, so their cleanup is not counted.
+    tally, this process's CPU time from "go" to the end, and what ``report`` returns; the consumers
+    stop only at "teardown", after the runner's Redis snapshot, so their cleanup is not counted.
     """
     await control.send("joined", joined)
     await asyncio.wait_for(tally.primed.wait(), control.remaining())
@@ -33,7 +39,8 @@ async def receive_measured(
     await control.expect("go")
     started, cpu = time.monotonic(), cpu_seconds()
     await tally.settle(started, idle, control.deadline - 5)
-    await control.send("measured", {**tally.summary(), "cpu": cpu_seconds() - cpu})
+    extra = report() if report else {}
+    await control.send("measured", {**tally.summary(), "cpu": cpu_seconds() - cpu, **extra})
     await control.expect("teardown")
     for task in tasks:
         task.cancel()

@@ -2,6 +2,7 @@
 
 python -m benchmarks.report benchmarks/results/<run>.json                  # print Markdown
 python -m benchmarks.report benchmarks/results/<run>.json --update-docs    # fill docs/benchmarks.md
+python -m benchmarks.report <run>.json --update-docs --section recovery  # fill its "results recovery" section
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from .backends import REFERENCES
 __all__ = ["render_markdown", "render_text", "update_docs"]
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-START, END = "<!-- results: start -->", "<!-- results: end -->"
 _ARROWS = {"higher": " ↑", "lower": " ↓", None: ""}
 
 
@@ -27,8 +27,10 @@ def render_text(results: dict[str, Any]) -> str:
         parts.append(f"\n== {name}: {entry['title']}")
         parts.append(_aligned([header, *rows]))
         parts.extend(f"   {note}" for note in _notes(entry))
-    parts.append("\nTargets (issues 6 and 17):")
-    parts.extend(f"  [{t['status']:^6}] {t['target']}: {t['detail']}" for t in results.get("targets", []))
+    targets, unmeasured = _measured_targets(results)
+    parts.append("\nTargets (issues 6, 13 and 17):")
+    parts.extend(f"  [{t['status']:^6}] {t['target']}: {t['detail']}" for t in targets)
+    parts.extend(f"  {line}" for line in unmeasured)
     return "\n".join(parts)
 
 
@@ -44,19 +46,31 @@ def render_markdown(results: dict[str, Any]) -> str:
         if notes:
             parts.append("")
             parts.extend(f"- {note}" for note in notes)
-    parts.append("\n### Targets (issues 6 and 17)\n")
-    parts.extend(f"- **{t['status']}** {t['target']}: {t['detail']}" for t in results.get("targets", []))
+    targets, unmeasured = _measured_targets(results)
+    parts.append("\n### Targets (issues 6, 13 and 17)\n")
+    parts.extend(f"- **{t['status']}** {t['target']}: {t['detail']}" for t in targets)
+    parts.extend(f"- {line}" for line in unmeasured)
     return "\n".join(parts) + "\n"
 
 
-def update_docs(results: dict[str, Any], docs: Path = DOCS) -> None:
-    """Replace the text between the results markers of ``docs`` with this run's tables."""
+def update_docs(results: dict[str, Any], docs: Path = DOCS, section: str | None = None) -> None:
+    """Replace the text between the results markers of ``docs`` (or of its named ``section``) with this run's tables."""
+    name = f"results {section}" if section else "results"
+    start, end = f"<!-- {name}: start -->", f"<!-- {name}: end -->"
     text = docs.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{docs} has no {START} ... {END} section to fill")
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    docs.write_text(f"{head}{START}\n{render_markdown(results)}{END}{tail}")
+    if start not in text or end not in text:
+        raise ValueError(f"{docs} has no {start} ... {end} section to fill")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    docs.write_text(f"{head}{start}\n{render_markdown(results)}{end}{tail}")
+
+
+def _measured_targets(results: dict[str, Any]) -> tuple[list[dict[str, str]], list[str]]:
+    """The targets this run measured, and a line counting those it did not (their scenario or backend not run)."""
+    targets = results.get("targets", [])
+    measured = [t for t in targets if t["status"] != "n/a"]
+    unmeasured = len(targets) - len(measured)
+    return measured, [f"{unmeasured} more not measured: their scenario or backend was not run"] if unmeasured else []
 
 
 def _heading_lines(results: dict[str, Any], markdown: bool) -> str:
@@ -76,9 +90,10 @@ def _heading_lines(results: dict[str, Any], markdown: bool) -> str:
 
 def _table(entry: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     backends = list(entry["medians"])
+    references = entry.get("references", REFERENCES)  # results written before scenarios named theirs
     # Ratios for the layers being compared; in-memory is a reference point of its own, not a contender.
-    compared = [b for b in backends if b not in REFERENCES and b != "inmemory"]
-    pairs = [(b, ref) for b in compared for ref in REFERENCES if ref in backends]
+    compared = [b for b in backends if b not in references and b != "inmemory"]
+    pairs = [(b, ref) for b in compared for ref in references if ref in backends]
     header = ["metric", *backends, *(f"{b}/{ref}" for b, ref in pairs)]
     rows = []
     for metric in entry["metrics"]:
@@ -129,10 +144,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path, help="a JSON file written by python -m benchmarks")
     parser.add_argument("--update-docs", action="store_true", help=f"fill the results section of {DOCS.name}")
+    parser.add_argument(
+        "--section",
+        help="with --update-docs: the section between '<!-- results NAME: start -->' "
+        "and its end marker, instead of the main one",
+    )
     arguments = parser.parse_args()
     loaded = json.loads(arguments.results.read_text())
     if arguments.update_docs:
-        update_docs(loaded)
+        update_docs(loaded, section=arguments.section)
         print(f"updated {DOCS}")
     else:
         print(render_markdown(loaded))

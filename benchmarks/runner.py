@@ -20,7 +20,7 @@ from typing import Any
 
 from tests.redis_server import RedisServer
 
-from .backends import Backend, supports
+from .backends import Backend
 from .harness import Run
 from .machine import describe
 from .processes import WorkerFailed
@@ -56,6 +56,7 @@ def run_suite(options: Options) -> Path:
         "quick": options.quick,
         "repeats": options.repeats,
         "backends": {backend.name: backend.path for backend in options.backends},
+        "backend_options": {backend.name: backend.options for backend in options.backends if backend.options},
         "scenarios": {},
     }
     began = time.monotonic()
@@ -79,9 +80,7 @@ def run_suite(options: Options) -> Path:
 
 def _run_scenario(scenario: Scenario, options: Options, server: RedisServer, stamp: str) -> dict[str, Any]:
     params = scenario.params(options.quick)
-    backends = [
-        b for b in options.backends if (scenario.in_memory or not b.in_memory) and supports(b, scenario.requires)
-    ]
+    backends = [b for b in options.backends if scenario.takes(b)]
     title = scenario.describe(options.quick)
     print(f"== {scenario.name}: {title}", flush=True)
     runs = []
@@ -92,6 +91,7 @@ def _run_scenario(scenario: Scenario, options: Options, server: RedisServer, sta
         "title": title,
         "params": params,
         "metrics": [asdict(metric) for metric in scenario.metrics],
+        "references": list(scenario.references),
         "skipped": [b.name for b in options.backends if b not in backends],
         "runs": runs,
         "medians": _medians(scenario, backends, runs),

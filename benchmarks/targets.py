@@ -1,4 +1,4 @@
-"""The targets of issues 6 and 17 for channels_fanout, checked against the medians of one run of the suite.
+"""Issues 6, 13 and 17's targets for channels_fanout, checked against the medians of one run of the suite.
 
 A target whose scenario or reference backend was not run is "n/a"; one that was run and fell short
 is "missed" with the numbers, never left out.
@@ -12,11 +12,20 @@ from typing import Any
 __all__ = ["check"]
 
 SUBJECT = "fanout"
+HISTORY = "fanout-history"
 
 
 def check(results: dict[str, Any]) -> list[dict[str, str]]:
-    if SUBJECT not in results["backends"]:
-        return []
+    found: list[dict[str, str]] = []
+    if SUBJECT in results["backends"]:
+        found += _layer_targets(results) + _presence_targets(results)
+    if HISTORY in results["backends"]:
+        found += _history_targets(results)
+    return found
+
+
+def _layer_targets(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue 6: channels_fanout against channels_redis."""
     found: list[dict[str, str]] = []
     for scenario in ("fanout", "fanout-1g"):
         found += [
@@ -36,10 +45,32 @@ def check(results: dict[str, Any]) -> list[dict[str, str]]:
         _all_runs(results, "churn", "violations", "no delivery after group_discard returned", lambda t: t == 0),
         _value(results, "memory", "layer_bytes", "under 2 KB per idle consumer in the process", lambda v: v < 2048),
         _ratio(results, "fanout-rate", "p99_ms", "pubsub", 1.0, below=True),
+    ]
+    return found
+
+
+def _history_targets(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue 13: history costs at most 30% of the throughput and one command; recovery loses nothing."""
+    found = [
+        _ratio(results, "history", "sends_per_s", SUBJECT, 0.7, subject=HISTORY),
+        _value(
+            results, "history", "client_commands_per_send", "exactly 1 Redis command sent per group_send with "
+            "history", _about(1), subject=HISTORY,
+        ),
+    ]  # fmt: skip
+    for metric, what in (("lost", "lost"), ("duplicates", "duplicated"), ("out_of_order", "out of order")):
+        found.append(
+            _all_runs(results, "recovery", metric, f"no message {what} with history", lambda t: t == 0, HISTORY)
+        )
+    return found
+
+
+def _presence_targets(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue 17: a list of 10,000 (the large group of a full run) under 50 ms, and always complete."""
+    return [
         _value(results, "presence", "list_large_p99_ms", "list of the large group under 50 ms", lambda v: v < 50),
         _all_runs(results, "presence", "listed_wrong", "every presence_list complete", lambda total: total == 0),
     ]
-    return found
 
 
 def _about(expected: float) -> Callable[[float], bool]:
@@ -66,11 +97,12 @@ def _ratio(
     factor: float,
     below: bool = False,
     strict: bool = False,
+    subject: str = SUBJECT,
 ) -> dict[str, str]:
-    """fanout's median at least ``factor`` x the reference's (or, with ``below``, at most / under it)."""
+    """The subject's median at least ``factor`` x the reference's (or, with ``below``, at most / under it)."""
     relation = ("<" if strict else "<=") if below else ">="
-    target = f"{scenario} {metric}: fanout {relation} {factor:g} x {reference}"
-    mine, theirs = _median(results, scenario, metric, SUBJECT), _median(results, scenario, metric, reference)
+    target = f"{scenario} {metric}: {subject} {relation} {factor:g} x {reference}"
+    mine, theirs = _median(results, scenario, metric, subject), _median(results, scenario, metric, reference)
     if mine is None or theirs is None or theirs == 0:
         return _result(target, None, "not measured")
     ratio = mine / theirs
@@ -82,9 +114,14 @@ def _ratio(
 
 
 def _value(
-    results: dict[str, Any], scenario: str, metric: str, target: str, ok: Callable[[float], bool]
+    results: dict[str, Any],
+    scenario: str,
+    metric: str,
+    target: str,
+    ok: Callable[[float], bool],
+    subject: str = SUBJECT,
 ) -> dict[str, str]:
-    value = _median(results, scenario, metric, SUBJECT)
+    value = _median(results, scenario, metric, subject)
     label = f"{scenario}: {target}"
     if value is None:
         return _result(label, None, "not measured")
@@ -92,11 +129,16 @@ def _value(
 
 
 def _all_runs(
-    results: dict[str, Any], scenario: str, metric: str, target: str, ok: Callable[[float], bool]
+    results: dict[str, Any],
+    scenario: str,
+    metric: str,
+    target: str,
+    ok: Callable[[float], bool],
+    subject: str = SUBJECT,
 ) -> dict[str, str]:
     entry = results["scenarios"].get(scenario)
     label = f"{scenario}: {target}"
-    runs = [] if entry is None else [r for r in entry["runs"] if r["backend"] == SUBJECT]
+    runs = [] if entry is None else [r for r in entry["runs"] if r["backend"] == subject]
     values = [r["metrics"].get(metric) for r in runs if "metrics" in r]
     if not runs:
         return _result(label, None, "not measured")

@@ -1,7 +1,7 @@
 """A Django Channels layer on Redis pub/sub: one subscriber connection per process, local fan-out."""
 
-from .exceptions import ChannelLayerUnavailable, FanoutError
+from .exceptions import ChannelLayerRefused, ChannelLayerUnavailable, FanoutError
 from .layer import FanoutChannelLayer
 from .version import __version__
 
-__all__ = ["ChannelLayerUnavailable", "FanoutChannelLayer", "FanoutError", "__version__"]
+__all__ = ["ChannelLayerRefused", "ChannelLayerUnavailable", "FanoutChannelLayer", "FanoutError", "__version__"]

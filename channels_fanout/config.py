@@ -7,11 +7,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["LayerConfig", "describe_host", "redact"]
+__all__ = ["HistoryPolicy", "LayerConfig", "describe_host", "redact"]
 
 Capacities = tuple[tuple["re.Pattern[str]", int], ...]
+
+
+@dataclass(frozen=True)
+class HistoryPolicy:
+    """How much of a group's history Redis keeps: its last ``size`` messages, for ``ttl`` seconds after the last."""
+
+    size: int
+    ttl: float
+
+
+Histories = tuple[tuple["re.Pattern[str]", HistoryPolicy], ...]
 
 # channels_redis keys whose meaning has no counterpart here: rejected with the reason, so a
 # migration never silently keeps an option that does nothing.
@@ -22,6 +33,11 @@ _REJECTED = {
     "on_disconnect": "use the gap signal (gap_message_type, channels_fanout.signals.gap) instead",
     "on_reconnect": "use the gap signal (gap_message_type, channels_fanout.signals.gap) instead",
 }
+
+
+#: redis-py arguments that load a TLS client certificate; with no ``ssl_password``, OpenSSL would ask
+#: for an encrypted key's passphrase on the terminal, blocking the process (see ``_without_prompt``).
+_CLIENT_CERTIFICATE = ("ssl_certfile", "ssl_keyfile")
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,7 @@ class LayerConfig:
     reconnect_max_delay: float = 1
     gap_message_type: str | None = None
     stats_interval: float = 10
+    history: Histories = ()
     presence_timeout: float = 10
     presence_message_type: str | None = None
 
@@ -58,6 +75,19 @@ class LayerConfig:
                 raise TypeError(f"Unknown CONFIG option {key!r} for channels_fanout; known options: {sorted(known)}")
             values[key] = value
         return cls(**_normalise(values))
+
+    def __repr__(self) -> str:
+        # Reprs end up in logs and error pages: hosts carry passwords, and the encryption keys are secrets.
+        hosts = [describe_host(host) for host in self.hosts]
+        keys = f"<{len(self.symmetric_encryption_keys)} keys>"
+        return f"LayerConfig(hosts={hosts!r}, prefix={self.prefix!r}, symmetric_encryption_keys={keys}, ...)"
+
+    def history_for(self, group: str) -> HistoryPolicy | None:
+        """The history policy of the first pattern ``group`` matches, or None: the group keeps no history."""
+        for pattern, policy in self.history:
+            if pattern.match(group):
+                return policy
+        return None
 
 
 def _normalise(values: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +110,8 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
             values[key] = _positive_int(key, values[key])
     if "channel_capacity" in values:
         values["channel_capacity"] = _capacities(values["channel_capacity"])
+    if "history" in values:
+        values["history"] = _histories(values["history"])
     if "symmetric_encryption_keys" in values:
         values["symmetric_encryption_keys"] = _keys(values["symmetric_encryption_keys"])
     if values.get("serializer_format", "msgpack") not in ("msgpack", "json"):
@@ -113,21 +145,23 @@ def _hosts(hosts: Any) -> tuple[Mapping[str, Any], ...]:
     for entry in hosts:
         if isinstance(entry, str):
             if urlsplit(entry).scheme not in ("redis", "rediss", "unix"):
-                raise ValueError(f"CONFIG option 'hosts' has {entry!r}: a URL must start with redis://, rediss:// or unix://")
-            result.append({"address": entry})
+                raise ValueError(
+                    f"CONFIG option 'hosts' has {redact(entry)!r}: a URL must start with redis://, rediss:// or unix://"
+                )
+            result.append(_without_prompt({"address": entry}))
         elif isinstance(entry, (tuple, list)) and len(entry) == 2:
             result.append({"host": entry[0], "port": int(entry[1])})
         elif isinstance(entry, Mapping):
             if "cluster" in entry:
-                result.append(_cluster_host(entry))
+                result.append(_without_prompt(_cluster_host(entry)))
             elif "sentinels" in entry or "master_name" in entry:
-                result.append(_sentinel_host(entry))
+                result.append(_without_prompt(_sentinel_host(entry)))
             else:
-                result.append(dict(entry))
+                result.append(_without_prompt(dict(entry)))
         else:
             raise TypeError(
-                f"CONFIG option 'hosts' has {entry!r}: each host is a URL string, a (host, port) pair "
-                "or a dict of redis-py connection arguments"
+                f"CONFIG option 'hosts' has an entry of type {type(entry).__name__}: each host is a URL string, "
+                "a (host, port) pair or a dict of redis-py connection arguments"
             )
     if len(result) > 1 and any("cluster" in host for host in result):
         raise ValueError(
@@ -177,8 +211,9 @@ def _cluster_host(entry: Mapping[str, Any]) -> dict[str, Any]:
         url = f"redis://{node[0]}:{int(node[1])}" if _is_pair(node) else node
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("redis", "rediss") or parts.path.strip("/") not in ("", "0"):
+            shown = redact(node) if isinstance(node, str) else node
             raise ValueError(
-                f"CONFIG option 'hosts': cluster node {node!r} must be a redis:// or rediss:// URL (database 0, "
+                f"CONFIG option 'hosts': cluster node {shown!r} must be a redis:// or rediss:// URL (database 0, "
                 "the only one a cluster has) or a (host, port) pair"
             )
         urls.append(url)
@@ -186,6 +221,23 @@ def _cluster_host(entry: Mapping[str, Any]) -> dict[str, Any]:
         if key in host:
             raise ValueError(f"CONFIG option 'hosts': remove {key!r} from the cluster entry; name nodes in 'cluster'")
     host["cluster"] = tuple(urls)
+    return host
+
+
+def _without_prompt(host: dict[str, Any]) -> dict[str, Any]:
+    """Give ``ssl_password`` a default of "" where a client certificate is loaded without one.
+
+    OpenSSL asks for an encrypted key's passphrase on the terminal when given none: a server
+    started from a shell would block there. With "", an encrypted key fails to load with an error
+    (ChannelLayerRefused says to set ``ssl_password``); an unencrypted one loads as before.
+    """
+    urls = [host["address"]] if isinstance(host.get("address"), str) else list(host.get("cluster", ()))
+    in_urls = any(name in parse_qs(urlsplit(url).query) for url in urls for name in _CLIENT_CERTIFICATE)
+    if (in_urls or any(name in host for name in _CLIENT_CERTIFICATE)) and "ssl_password" not in host:
+        host["ssl_password"] = ""
+    sentinel_kwargs = host.get("sentinel_kwargs")
+    if sentinel_kwargs and any(name in sentinel_kwargs for name in _CLIENT_CERTIFICATE):
+        host["sentinel_kwargs"] = {"ssl_password": "", **sentinel_kwargs}
     return host
 
 
@@ -219,6 +271,26 @@ def _capacities(channel_capacity: Any) -> Capacities:
     for pattern, capacity in channel_capacity.items():
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(fnmatch.translate(pattern))
         compiled.append((regex, _positive_int(f"channel_capacity[{pattern!r}]", capacity)))
+    return tuple(compiled)
+
+
+def _histories(history: Any) -> Histories:
+    """``{pattern: {"size": n, "ttl": seconds}}``, compiled once like ``channel_capacity``; the first match wins."""
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            f"CONFIG option 'history' must be a dict of group pattern -> {{'size': n, 'ttl': seconds}}, not {history!r}"
+        )
+    compiled = []
+    for pattern, policy in history.items():
+        where = f"history[{pattern!r}]"
+        if not isinstance(policy, Mapping) or set(policy) != {"size", "ttl"}:
+            raise ValueError(
+                f"CONFIG option {where} must be a dict with exactly 'size' (messages kept) and 'ttl' (seconds), "
+                f"not {policy!r}"
+            )
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(fnmatch.translate(pattern))
+        size = _positive_int(f"{where}['size']", policy["size"])
+        compiled.append((regex, HistoryPolicy(size, _number(f"{where}['ttl']", policy["ttl"], allow_zero=False))))
     return tuple(compiled)
 
 

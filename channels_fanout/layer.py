@@ -11,8 +11,10 @@ from channels.layers import BaseChannelLayer
 
 from . import signals
 from .config import LayerConfig
+from .history.positions import Position
 from .local.loop_thread import LoopThread, is_single_call_loop
 from .local.node import Node
+from .local.recovery import GroupHistory
 from .monitoring.reports import Reporter, read_reports
 from .monitoring.stats import LayerStats
 from .naming import Names, is_specific
@@ -20,6 +22,9 @@ from .presence.entries import Metas, encode_entry
 from .serializers import Serializer
 
 __all__ = ["FanoutChannelLayer"]
+
+#: The most messages one group_history() call returns; page with ``since`` for more.
+MAX_HISTORY_READ = 10_000
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,7 +36,7 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     Takes the CONFIG options of ``LayerConfig`` as keyword arguments (the README lists them).
     """
 
-    extensions = ["groups", "flush", "presence"]
+    extensions = ["groups", "flush", "history", "presence"]
 
     def __init__(self, **options: Any) -> None:
         config = LayerConfig.from_options(options)
@@ -101,6 +106,20 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         """Send ``message`` to every member of ``group``, in every process: one PUBLISH."""
         self.require_valid_group_name(group)
         await self._on_node(Node.group_send, group, self._encode(message))
+
+    # History extension: groups matching CONFIG["history"]
+
+    async def group_history(self, group: str, since: str | None = None, limit: int = 100) -> GroupHistory:
+        """The messages of ``group`` after position ``since`` (or its newest ``limit``), for a client catching up.
+
+        The result says where the group is now and whether its history covers ``since``: if not (trimmed,
+        expired, or a new epoch), messages were lost in between, and the client must resync otherwise.
+        """
+        self.require_valid_group_name(group)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY_READ:
+            raise ValueError(f"group_history() limit must be an integer from 1 to {MAX_HISTORY_READ}, not {limit!r}")
+        position = None if since is None else Position.parse(since)
+        return await self._on_node(Node.group_history, group, position, limit)
 
     # Presence extension (README, "Presence")
 
@@ -203,8 +222,8 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             del self._nodes[node.loop]
         self._stats.retire(node)
 
-    def _gap(self, channels: set[str], outage: float) -> None:
-        signals.gap.send(sender=self, channels=channels, outage=outage)
+    def _gap(self, groups: dict[str, list[str]], outage: float) -> None:
+        signals.gap.send(sender=self, channels=set(groups), outage=outage, groups=groups)
 
 
 async def _read_reports(node: Node, pattern: str) -> list[dict[str, Any]]:

@@ -23,10 +23,25 @@ apt_install() {
 }
 
 make_venv() {
-    # $1: the pip extras to install, for example "tests".
+    # $1: the pip extras to install, for example "tests". Installs only when the venv lacks them or setup.py has
+    # changed since: a stamp per extras in the venv holds what was installed. A lock serialises demo.sh, test.sh
+    # and lint.sh started together, since two editable installs at once break each other.
+    local extras="$1" lock wanted
+    mkdir -p "$VENV"
+    exec {lock}>"$VENV/.install.lock"
+    if ! flock -n "$lock"; then
+        echo "Waiting for another install into $VENV to finish" >&2
+        flock "$lock"
+    fi
     if [ ! -x "$VENV/bin/python" ]; then
         "$PYTHON" -m venv "$VENV"
     fi
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$1]"
+    wanted="$ROOT [$extras] $(sha256sum "$ROOT/setup.py" | cut -d' ' -f1)"
+    if [ "$(cat "$VENV/.installed-$extras" 2>/dev/null)" != "$wanted" ]; then
+        echo "Installing channels-fanout[$extras] into $VENV" >&2
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
+        echo "$wanted" >"$VENV/.installed-$extras"
+    fi
+    exec {lock}>&-
 }

@@ -1,13 +1,14 @@
 """Settings of the chat demo project; also the settings the test suite runs under.
 
-Read from the environment: ``REDIS_URL``, ``DATABASE_URL`` (SQLite file by default), ``DJANGO_SECRET_KEY``,
-``DJANGO_DEBUG`` and ``DJANGO_ALLOWED_HOSTS`` (comma-separated).
+Read from the environment: ``REDIS_URL``, ``DATABASE_URL`` (read by dj-database-url; the SQLite file db.sqlite3 by
+default), ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` and ``DJANGO_ALLOWED_HOSTS`` (comma-separated). The chat's flood
+control reads ``CHAT_RATE_LIMIT`` (messages, seconds) per user, default ``(10, 10)``; ``None`` turns it off.
 """
 
 import os
 from pathlib import Path
 
-from testproject.database_url import parse_database_url
+import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,11 +56,8 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {
-    "default": parse_database_url(os.environ["DATABASE_URL"])
-    if os.environ.get("DATABASE_URL")
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
-}
+# An empty DATABASE_URL means the default too (dj_database_url.config would return no database for it).
+DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 
 ASGI_APPLICATION = "testproject.asgi.application"
 
@@ -68,6 +66,15 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_fanout.FanoutChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+# The flood control's counters, on the layer's Redis so every process counts together. Timeouts as the layer's
+# command_timeout: a Redis that stops answering fails a post in 5 s instead of holding it forever.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
     }
 }
 

@@ -1,14 +1,17 @@
 """A separate OS process holding one FanoutChannelLayer, driven by JSON lines on stdin; ``LayerProcess`` drives it.
 
 Commands: {"join": group, "count": n}, {"leave": group}, {"work": channel}, {"report": true},
-{"pid": true}; presence: {"track": group, "key": key, "meta": {...}, "count": n} (new channels that join
-the group and are tracked), {"untrack": group, "channel": channel}, {"list": group}, {"stats": true}.
-Every command is answered by one JSON line on stdout. Layer options come as JSON in argv[2].
+{"tally": n}, {"pid": true}; presence: {"track": group, "key": key, "meta": {...}, "count": n} (new
+channels that join the group and are tracked), {"untrack": group, "channel": channel}, {"list": group},
+{"stats": true}. Every command is answered by one JSON line on stdout. Layer options come as JSON in
+argv[2]. ``tally`` checks what each group's members received against messages ``{"n": 0 .. n-1}`` sent
+in order, without shipping every message back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -16,7 +19,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from channels_fanout import FanoutChannelLayer
+from channels_fanout import FanoutChannelLayer, signals
 
 
 class LayerProcess:
@@ -57,6 +60,8 @@ async def main(url: str, options: dict[str, Any]) -> None:
     received: dict[str, list[Any]] = defaultdict(list)
     members: dict[str, list[str]] = defaultdict(list)
     tasks: list[asyncio.Task[None]] = []
+    gaps: list[dict[str, list[str]]] = []
+    signals.gap.connect(lambda groups, **_: gaps.append(groups), sender=layer, weak=False)
 
     async def collect(channel: str) -> None:
         while True:
@@ -93,6 +98,8 @@ async def main(url: str, options: dict[str, Any]) -> None:
             tasks.append(asyncio.create_task(collect(command["work"])))
         elif "report" in command:
             reply = received
+        elif "tally" in command:
+            reply = {**tally(received, members, command["tally"], gaps), "history": layer.stats()["history"]}
         elif "pid" in command:
             reply = os.getpid()
         print(json.dumps(reply), flush=True)
@@ -100,6 +107,33 @@ async def main(url: str, options: dict[str, Any]) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await layer.close()
+
+
+def tally(
+    received: dict[str, list[Any]], members: dict[str, list[str]], sent: int, gaps: list[dict[str, list[str]]]
+) -> dict[str, Any]:
+    """Per group: members that got exactly messages 0..sent-1 in order, duplicates, reorderings; and the gaps."""
+    groups = {}
+    for group, channels in members.items():
+        complete = duplicates = out_of_order = total = 0
+        for channel in channels:
+            numbers = [message["n"] for message in received[channel] if "n" in message]
+            total += len(numbers)
+            complete += numbers == list(range(sent))
+            duplicates += len(numbers) - len(set(numbers))
+            out_of_order += sum(1 for a, b in itertools.pairwise(numbers) if b < a)
+        groups[group] = {
+            "channels": len(channels), "complete": complete, "received": total,
+            "duplicates": duplicates, "out_of_order": out_of_order,
+        }
+    gap_messages = [message for messages in received.values() for message in messages if "outage" in message]
+    return {
+        "groups": groups,
+        "gap_messages": len(gap_messages),
+        "gap_message_groups": sorted({group for message in gap_messages for group in message.get("groups", [])}),
+        "gap_signals": len(gaps),
+        "gap_signal_groups": sorted({group for report in gaps for groups in report.values() for group in groups}),
+    }
 
 
 if __name__ == "__main__":

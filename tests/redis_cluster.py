@@ -1,4 +1,4 @@
-"""A private Redis Cluster on loopback ports: primaries with replicas, slot migration, failover."""
+"""A private Redis Cluster on loopback ports: primaries with replicas, slot migration, failover; on TCP or TLS."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import redis
 from redis.crc import key_slot
 
 from tests.redis_server import RedisServer, free_port
+from tests.tls import ServerTLS
 
 NODE_OPTIONS = {
     "cluster-enabled": "yes",
@@ -28,20 +29,25 @@ def _options(options: dict[str, str]) -> list[str]:
 
 
 class RedisClusterServers:
-    """``primaries`` redis-servers sharing the 16384 slots, each with ``replicas`` replicas."""
+    """``primaries`` redis-servers sharing the 16384 slots, each with ``replicas`` replicas.
 
-    def __init__(self, workdir: Path, primaries: int = 3, replicas: int = 1) -> None:
+    With ``tls``, clients, the cluster bus and replication all speak TLS, and the nodes announce their TLS ports.
+    """
+
+    def __init__(self, workdir: Path, primaries: int = 3, replicas: int = 1, tls: ServerTLS | None = None) -> None:
         self.workdir = workdir
         self.primary_count = primaries
         self.bus_ports = [free_port() for _ in range(primaries * (1 + replicas))]
+        options = {**NODE_OPTIONS, **({"tls-cluster": "yes", "tls-replication": "yes"} if tls else {})}
         self.nodes = [
-            RedisServer(workdir / f"node{index}", None, *_options({**NODE_OPTIONS, "cluster-port": str(bus_port)}))
+            RedisServer(workdir / f"node{index}", None, *_options({**options, "cluster-port": str(bus_port)}), tls=tls)
             for index, bus_port in enumerate(self.bus_ports)
         ]
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.nodes[0].port}"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.nodes[0].port}"
 
     @property
     def live(self) -> list[RedisServer]:
@@ -112,7 +118,8 @@ class RedisClusterServers:
         for shard in ranges:
             shard = dict(zip(shard[::2], shard[1::2], strict=True))
             nodes = [dict(zip(n[::2], n[1::2], strict=True)) for n in shard[b"nodes"]]
-            if any(n[b"port"] == port and n[b"role"] == b"master" for n in nodes):
+            # A TLS node lists its client port as "tls-port" (its plain "port" is off).
+            if any(n.get(b"port", n.get(b"tls-port")) == port and n[b"role"] == b"master" for n in nodes):
                 bounds = shard[b"slots"]
                 for start, end in zip(bounds[::2], bounds[1::2], strict=True):
                     slots.update(range(start, end + 1))

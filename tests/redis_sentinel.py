@@ -1,4 +1,4 @@
-"""A private Sentinel deployment on loopback ports: a master, its replica and three sentinels."""
+"""A private Sentinel deployment on loopback ports: a master, its replica and three sentinels, on TCP or TLS."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tests.redis_server import RedisServer
+from tests.tls import ServerTLS
 
 MASTER_NAME = "mymaster"
 DOWN_AFTER_MS = 300  # how long a silent master takes to be subjectively down: short, for fast tests
@@ -15,8 +16,10 @@ DOWN_AFTER_MS = 300  # how long a silent master takes to be subjectively down: s
 class SentinelServer(RedisServer):
     """``redis-server <config> --sentinel`` (what the redis-sentinel binary runs), monitoring one master."""
 
-    def __init__(self, workdir: Path, master: RedisServer, replica: RedisServer, index: int) -> None:
-        super().__init__(workdir)
+    def __init__(
+        self, workdir: Path, master: RedisServer, replica: RedisServer, index: int, tls: ServerTLS | None = None
+    ) -> None:
+        super().__init__(workdir, tls=tls)
         self.master = master
         self.replica = replica
         self.run_id = f"{index + 1:040x}"
@@ -25,9 +28,11 @@ class SentinelServer(RedisServer):
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "sentinel.conf"  # a sentinel rewrites its config: a file of its own
+        # With TLS, "tls-replication yes" makes the sentinel speak TLS to the master and replica it watches.
+        options = [*self.port_args(), *(["--tls-replication", "yes"] if self.tls else [])]
         config.write_text(
-            f"port {self.port}\n"
-            "bind 127.0.0.1\n"
+            "".join(f"{name[2:]} {value}\n" for name, value in zip(options[::2], options[1::2], strict=True))
+            + "bind 127.0.0.1\n"
             f"dir {self.workdir}\n"
             f"logfile {self.workdir / 'sentinel.log'}\n"
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master.port} 2\n"
@@ -45,14 +50,17 @@ class SentinelServer(RedisServer):
 
 
 class SentinelGroup:
-    """One master with one replica, watched by three sentinels (quorum two)."""
+    """One master with one replica, watched by three sentinels (quorum two); with ``tls``, every link is TLS."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, tls: ServerTLS | None = None) -> None:
         # No diskless-sync delay (5 s by default): a replica is promoted only once it has synced.
-        self.master = RedisServer(workdir / "master", None, "--repl-diskless-sync-delay", "0")
-        self.replica = RedisServer(workdir / "replica", None, "--replicaof", "127.0.0.1", str(self.master.port))
+        replication = ["--tls-replication", "yes"] if tls else []
+        self.master = RedisServer(workdir / "master", None, "--repl-diskless-sync-delay", "0", *replication, tls=tls)
+        self.replica = RedisServer(
+            workdir / "replica", None, "--replicaof", "127.0.0.1", str(self.master.port), *replication, tls=tls
+        )
         self.sentinels = [
-            SentinelServer(workdir / f"sentinel{index}", self.master, self.replica, index) for index in range(3)
+            SentinelServer(workdir / f"sentinel{index}", self.master, self.replica, index, tls) for index in range(3)
         ]
         for sentinel in self.sentinels:
             sentinel.peers = [peer for peer in self.sentinels if peer is not sentinel]

@@ -1,4 +1,4 @@
-"""A private ``redis-server`` on a free loopback port that tests may kill and restart."""
+"""A private ``redis-server`` on a free loopback port that tests may kill and restart, on TCP or TLS."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
+
+from tests.tls import ServerTLS
 
 
 def free_port() -> int:
@@ -19,9 +22,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` process with persistence off; start, kill and restart it on one port."""
+    """One ``redis-server`` process with persistence off; start, kill and restart it on one port.
 
-    def __init__(self, workdir: Path, port: int | None = None, *extra_args: str) -> None:
+    With ``tls``, the port is a TLS port and the plain one is off.
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None, *extra_args: str, tls: ServerTLS | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH: run scripts/test.sh, or apt-get install redis-server")
@@ -29,23 +35,32 @@ class RedisServer:
         self.workdir = workdir
         self.port = port or free_port()
         self.extra_args = extra_args
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
-    def client(self) -> redis.Redis:
-        """A synchronous client for the test's own checks (CLIENT LIST, PUBSUB NUMSUB)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, protocol=2, socket_timeout=5)
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A synchronous client for the test's own checks (CLIENT LIST, PUBSUB NUMSUB), as the default user."""
+        if self.tls is not None:
+            # The CA is checked, the host name not: a test may give a server a certificate for another name.
+            kwargs = {"ssl": True, "ssl_check_hostname": False, **self.tls.client_kwargs(), **kwargs}
+        return redis.Redis(host="127.0.0.1", port=self.port, protocol=2, socket_timeout=5, **kwargs)
+
+    def port_args(self) -> list[str]:
+        """The options that open this server's port: plain, or TLS with its certificates."""
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return ["--port", "0", "--tls-port", str(self.port), *self.tls.server_args()]
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
                 self.binary,
-                "--port",
-                str(self.port),
+                *self.port_args(),
                 "--bind",
                 "127.0.0.1",
                 "--save",

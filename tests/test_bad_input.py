@@ -85,6 +85,28 @@ async def test_foreign_payload_on_a_topic_is_skipped_and_delivery_goes_on(make_l
     assert await asyncio.wait_for(layer.receive(channel), 2) == {"type": "after"}
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        envelope.pack(envelope.HISTORY, "soon", b"body", "e1", "1-0"),
+        envelope.pack(envelope.HISTORY, 1e18, b"\xc1\xc1", "e1", "1-0"),
+        envelope.pack(envelope.HISTORY, 1e18, b"\x80", ["not an epoch"], 7),
+    ],
+    ids=["bad-expiry", "bad-body", "bad-position"],
+)
+async def test_a_foreign_history_frame_is_counted_as_undecodable_and_delivery_goes_on(
+    make_layer, redis_server, payload
+):
+    layer = make_layer(history={"g": {"size": 10, "ttl": 60}})
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    with redis_server.client() as client:
+        client.publish("asgi:group:{g}", payload)
+    await layer.group_send("g", {"type": "after"})
+    assert (await asyncio.wait_for(layer.receive(channel), 2))["type"] == "after"
+    assert layer.stats()["messages"]["dropped"]["undecodable"] == 1
+
+
 async def test_malformed_group_change_on_the_inbox_topic_is_ignored(layer, redis_server):
     channel = await layer.new_channel()
     node = next(iter(layer._nodes.values()))

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.backends import parse_backend, supports
-from benchmarks.measure import Tally, merge
+from benchmarks.measure import OrderedTally, Tally, merge
 from benchmarks.payload import message_factory, probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +44,47 @@ def test_a_quick_run_counts_every_delivery_and_meets_the_correctness_targets(tmp
     assert CORRECTNESS_TARGETS <= met, report["targets"]
 
 
-def test_a_scenario_that_needs_an_extension_runs_only_on_layers_that_list_it():
-    assert supports(parse_backend("fanout"), "presence")
-    assert not supports(parse_backend("inmemory"), "presence")
-    assert supports(parse_backend("inmemory"), None)
-    assert not supports(parse_backend("not_installed.module.Layer"), "presence")
+HISTORY_TARGETS = {
+    "history: exactly 1 Redis command sent per group_send with history",
+    "recovery: no message lost with history",
+    "recovery: no message duplicated with history",
+    "recovery: no message out of order with history",
+}
+
+
+@pytest.mark.timeout(120)
+def test_a_quick_run_of_history_and_recovery_replays_every_kill_and_sends_one_command(tmp_path):
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--scenarios", "history,recovery"]
+    result = subprocess.run(
+        [*command, "--backends", "fanout-history", "--output", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*-quick.json")
+    report = json.loads(path.read_text())
+
+    (history,) = report["scenarios"]["history"]["runs"]
+    assert history["metrics"]["keys_per_group"] == 2 and history["metrics"]["bytes_per_group"] > 0
+    accounting = history["details"]["accounting"]  # a heartbeat PING or stats report may fall in it too
+    assert accounting["clients"]["evalsha"] == accounting["group_sends"] == accounting["scripts"]["xadd"]
+    (recovery,) = report["scenarios"]["recovery"]["runs"]
+    metrics = recovery["metrics"]
+    assert metrics["killed"] > 0 and metrics["outages"] > 0 and metrics["replayed"] > 0
+    assert metrics["lossy_outages"] == metrics["unrecovered"] == metrics["gap_groups"] == 0
+    assert metrics["catch_up_p50_ms"] is not None  # the hub's resubscription is still seen
+    met = {target["target"] for target in report["targets"] if target["status"] == "met"}
+    assert HISTORY_TARGETS <= met, report["targets"]
+
+
+async def test_an_ordered_tally_counts_reorderings_and_when_a_message_reached_every_member():
+    make = message_factory(200)
+    tally = OrderedTally(sequence_numbers=4, groups=2)  # seq 0 and 2 go to group 0, 1 and 3 to group 1
+    first, second, other = tally.add_member(0, expected=2), tally.add_member(0, expected=2), tally.add_member(1, 2)
+    for index, seq in ((first, 2), (first, 0), (second, 0), (other, 1), (other, 3)):
+        tally.record(index, make(seq))
+    assert tally.out_of_order == 1  # 0 after 2 on the first channel
+    assert tally.complete_at[0] > 0 and tally.complete_at[1] > 0 and tally.complete_at[3] > 0
+    assert tally.complete_at[2] == 0.0  # the second member of group 0 never got 2
 
 
 async def test_a_tally_counts_losses_and_duplicates_exactly_across_workers():

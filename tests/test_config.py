@@ -130,3 +130,45 @@ def test_bad_sentinel_or_cluster_host_fails_naming_hosts_and_the_fix(hosts, fix)
     with pytest.raises((TypeError, ValueError), match=re.escape(fix)) as failure:
         FanoutChannelLayer(hosts=hosts)
     assert "'hosts'" in str(failure.value)
+
+
+def test_the_config_repr_shows_no_password_and_no_encryption_key():
+    config = LayerConfig.from_options(
+        {
+            "hosts": ["redis://app:url-secret@h:1/0", {"host": "h", "password": "dict-secret", "ssl_password": "pem"}],
+            "symmetric_encryption_keys": ["key-secret"],
+        }
+    )
+    shown = repr(config)
+    assert "redis://h:1/0" in shown and "<1 keys>" in shown
+    assert not any(secret in shown for secret in ("url-secret", "dict-secret", "pem", "key-secret"))
+
+
+@pytest.mark.parametrize("host", ["http://app:url-secret@h:1", "redis://app:url-secret@h:1/2?x=1"])
+def test_a_bad_host_error_does_not_repeat_the_password(host):
+    hosts = [host] if host.startswith("http") else [{"cluster": [host]}]
+    with pytest.raises(ValueError, match="'hosts'") as failure:
+        LayerConfig.from_options({"hosts": hosts})
+    assert "url-secret" not in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ({"address": "rediss://h", "ssl_keyfile": "k", "ssl_certfile": "c"}, ""),
+        ({"address": "rediss://h", "ssl_keyfile": "k", "ssl_password": "pw"}, "pw"),
+        ("rediss://h:1/0?ssl_certfile=c&ssl_keyfile=k", ""),
+        ({"cluster": "rediss://h:1?ssl_certfile=c"}, ""),
+        ({"sentinels": [("h", 1)], "master_name": "m", "ssl": True, "ssl_certfile": "c"}, ""),
+        ({"address": "rediss://h", "ssl_ca_certs": "ca"}, None),
+    ],
+)
+def test_a_client_certificate_without_ssl_password_gets_an_empty_one_so_openssl_never_prompts(host, expected):
+    (normalised,) = LayerConfig.from_options({"hosts": [host]}).hosts
+    assert normalised.get("ssl_password") == expected
+
+
+def test_sentinel_kwargs_with_a_client_certificate_get_an_empty_ssl_password_too():
+    host = {"sentinels": [("h", 1)], "master_name": "m", "sentinel_kwargs": {"ssl": True, "ssl_keyfile": "k"}}
+    (normalised,) = LayerConfig.from_options({"hosts": [host]}).hosts
+    assert normalised["sentinel_kwargs"]["ssl_password"] == ""

@@ -6,12 +6,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends import REFERENCES, Backend
 from ..harness import Run
 
-__all__ = ["Metric", "Outcome", "Scenario"]
+__all__ = [
+    "Metric", "Outcome", "Scenario", "every_layer", "presence_layers", "redis_layers", "redis_layers_and_history"
+]
 
 # A run's result: "metrics" (name -> number or None) and "details" (anything JSON can hold).
 Outcome = dict[str, Any]
+
+
+def redis_layers(backend: Backend) -> bool:
+    """Who takes part by default: the layers on Redis, as they come (an in-memory layer connects only the
+    consumers of one process; the history variant is measured where history is the point)."""
+    return not backend.in_memory and not backend.history
+
+
+def redis_layers_and_history(backend: Backend) -> bool:
+    """The layers on Redis and channels_fanout with history: for scenarios about history."""
+    return not backend.in_memory
+
+
+def presence_layers(backend: Backend) -> bool:
+    """channels_fanout as it comes: the layer with the presence extension, for the presence scenario."""
+    return backend.fanout and not backend.history
+
+
+def every_layer(backend: Backend) -> bool:
+    """The in-memory layer too: for scenarios that run in one process."""
+    return not backend.history
 
 
 @dataclass(frozen=True)
@@ -33,10 +57,10 @@ class Scenario:
     full: dict[str, Any]
     quick: dict[str, Any]
     profile_role: str
-    # Whether an in-memory layer takes part: it connects only the consumers of one process.
-    in_memory: bool = False
-    # A Channels extension the layer must list to take part (``"presence"``), or None.
-    requires: str | None = None
+    # Which of the chosen backends take part.
+    takes: Callable[[Backend], bool] = redis_layers
+    # The backends whose medians the others' are divided by in the table.
+    references: tuple[str, ...] = REFERENCES
 
     def params(self, quick: bool) -> dict[str, Any]:
         return dict(self.quick if quick else self.full)

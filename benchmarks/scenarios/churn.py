@@ -28,7 +28,7 @@ from ..harness import Run
 from ..measure import cpu_seconds, percentiles_ms
 from ..payload import message_factory
 from ..processes import Control
-from .base import Metric, Outcome, Scenario
+from .base import Metric, Outcome, Scenario, every_layer
 
 __all__ = ["CHURN", "churner"]
 
@@ -272,5 +272,5 @@ CHURN = Scenario(
         "stuck_after": 3.0,
     },
     profile_role="churner",
-    in_memory=True,
+    takes=every_layer,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from array import array
 from typing import Any
 
 from ..harness import Run
@@ -54,6 +55,7 @@ async def publisher(layer: Any, params: dict[str, Any], control: Control) -> Non
     errors: dict[str, int] = {}
     sent = 0
     sequence = iter(range(params["sends"]))
+    sent_at = array("d", bytes(8 * params["sends"]))  # when each group_send was called (0.0: never)
 
     async def sender() -> None:
         """One of ``in_flight`` coroutines that share the sequence numbers."""
@@ -63,8 +65,10 @@ async def publisher(layer: Any, params: dict[str, Any], control: Control) -> Non
                 delay = started + seq / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            message = make(seq)
+            sent_at[seq] = message["t"]
             try:
-                await layer.group_send(groups[seq % len(groups)], make(seq))
+                await layer.group_send(groups[seq % len(groups)], message)
                 sent += 1
             except Exception as exc:  # reported, never hidden: a benchmark of a failing layer still finishes
                 errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
@@ -77,7 +81,7 @@ async def publisher(layer: Any, params: dict[str, Any], control: Control) -> Non
     finished = time.monotonic()
     cpu = cpu_seconds() - cpu
     measured = {"started": started, "finished": finished, "sent": sent, "errors": errors, "cpu": cpu}
-    await control.send("measured", measured)
+    await control.send("measured", {**measured, "sent_at": sent_at.tobytes()})
     await control.expect("teardown")
 
 

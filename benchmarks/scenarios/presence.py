@@ -1,4 +1,4 @@
-"""Scenario 8: presence (issue 17), for layers with the ``presence`` extension.
+"""Scenario: presence (issue 17), for channels_fanout without history (``presence_layers``).
 
 P tracker processes track N channels spread over G groups (two channels per key, as a user with two
 tabs), K tracks in flight per process, each channel with a consumer waiting in ``receive()`` so that
@@ -13,8 +13,8 @@ nothing is untracked by itself. Then:
 - ``presence_list`` latency from another process, on a group of 1,000 and one of 10,000 channels;
 - untracks/s of the N channels.
 
-Layers run with ``presence_message_type`` set (each join and leave publishes an event) and default
-timings: a beat every ``presence_timeout / 3`` = 3.3 s.
+Layers run with default options: a beat every ``presence_timeout / 3`` = 3.3 s, and no
+``presence_message_type`` (with it, each join and leave adds one PUBLISH to its script).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from ..harness import Run
 from ..measure import percentiles_ms
 from ..processes import Control, expect_all
-from .base import Metric, Outcome, Scenario
+from .base import Metric, Outcome, Scenario, presence_layers
 
 __all__ = ["PRESENCE", "lister", "tracker"]
 
@@ -103,9 +103,8 @@ def _plan(groups: list[str], channels: int, trackers: int) -> list[dict[str, int
 
 def run(run: Run, params: dict[str, Any]) -> Outcome:
     run_id, count = uuid.uuid4().hex[:8], params["trackers"]
-    options = {"layer_options": {"presence_message_type": "presence"}}
-    trackers = [run.spawn(f"{__name__}:tracker", {**params, **options, "index": i}) for i in range(count)]
-    listing = run.spawn(f"{__name__}:lister", {**params, **options})
+    trackers = [run.spawn(f"{__name__}:tracker", {**params, "index": i}) for i in range(count)]
+    listing = run.spawn(f"{__name__}:lister", params)
     expect_all([*trackers, listing], "ready", run.left())
 
     idle_start = run.snapshot()
@@ -216,5 +215,6 @@ PRESENCE = Scenario(
         "list_repeats": 10, "window": 4.0, "settle": 4.0,
     },
     profile_role="tracker",
-    requires="presence",
+    takes=presence_layers,
+    references=(),
 )

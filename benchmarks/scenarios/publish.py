@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from ..harness import Run
 from ..measure import Tally, cpu_seconds, merge
 from ..payload import message_factory, probe
 from ..priming import prime, probe_until_quiet
-from ..processes import Control
+from ..processes import Control, Worker
 from ..receiving import receive_forever, receive_measured
+from ..redisstats import RedisDelta
 from .base import Metric, Outcome, Scenario
 
-__all__ = ["PUBLISH", "publisher", "receiver"]
+__all__ = ["PUBLISH", "Burst", "burst", "measure_burst", "outcome", "publisher", "receiver"]
 
 
 def _groups(params: dict[str, Any]) -> list[str]:
@@ -44,6 +46,12 @@ async def receiver(layer: Any, params: dict[str, Any], control: Control) -> None
 
 
 async def publisher(layer: Any, params: dict[str, Any], control: Control) -> None:
+    await burst(layer, params, control)
+    await control.expect("teardown")
+
+
+async def burst(layer: Any, params: dict[str, Any], control: Control) -> None:
+    """probe -> go -> measured: ``tasks`` concurrent tasks, each sending its ``per_task`` group_sends."""
     groups, per_task = _groups(params), params["per_task"]
     make = message_factory(params["size"])
     errors: dict[str, int] = {}
@@ -70,13 +78,25 @@ async def publisher(layer: Any, params: dict[str, Any], control: Control) -> Non
     cpu = cpu_seconds() - cpu
     measured = {"started": started, "finished": finished, "sent": sent, "errors": errors, "cpu": cpu}
     await control.send("measured", measured)
-    await control.expect("teardown")
 
 
-def run(run: Run, params: dict[str, Any]) -> Outcome:
-    params = dict(params, run_id=uuid.uuid4().hex[:8])
+@dataclass(frozen=True)
+class Burst:
+    """What one burst measured, before its workers tear down."""
+
+    receiver: Worker
+    publisher: Worker
+    published: dict[str, Any]  # the publisher's "measured"
+    tally: dict[str, Any]  # the receiver's, merged
+    receiver_cpu: float  # seconds
+    redis: RedisDelta  # from the first measured send to the end of the burst
+    connections: RedisDelta  # from before the publisher's first command to the end of the burst
+
+
+def measure_burst(run: Run, params: dict[str, Any], publisher_role: str = f"{__name__}:publisher") -> Burst:
+    """Start a receiver and a publisher (running ``burst``), and measure one burst; the caller finishes them."""
     receiving = run.spawn(f"{__name__}:receiver", params)
-    sender = run.spawn(f"{__name__}:publisher", params)
+    sender = run.spawn(publisher_role, params)
     receiving.expect("joined", run.left())
     untouched = run.snapshot()  # the publisher has not connected yet: every layer connects lazily
     prime([sender], [receiving], run.left())
@@ -85,10 +105,21 @@ def run(run: Run, params: dict[str, Any]) -> Outcome:
         worker.send("go")
     published = sender.expect("measured", run.left())
     burst_end = run.snapshot()  # the publisher still holds its connections
-    tally = merge([receiving.expect("measured", run.left())])
-    redis = burst_end - before
-    connections = burst_end - untouched
-    run.finish([receiving, sender])
+    received = receiving.expect("measured", run.left())
+    return Burst(
+        receiving, sender, published, merge([received]), received["cpu"], burst_end - before, burst_end - untouched
+    )
+
+
+def run(run: Run, params: dict[str, Any]) -> Outcome:
+    params = dict(params, run_id=uuid.uuid4().hex[:8])
+    measured = measure_burst(run, params)
+    run.finish([measured.receiver, measured.publisher])
+    return outcome(params, measured)
+
+
+def outcome(params: dict[str, Any], measured: Burst) -> Outcome:
+    published, tally, redis, connections = measured.published, measured.tally, measured.redis, measured.connections
     sent, seconds = published["sent"], published["finished"] - published["started"]
     return {
         "metrics": {

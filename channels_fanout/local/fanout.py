@@ -12,11 +12,13 @@ from ..naming import Names, client_id_of, is_specific
 from ..serializers import Serializer
 from .inbox import Inbox, InboxTotals
 
-__all__ = ["Fanout"]
+__all__ = ["POSITION_KEY", "Fanout"]
 
 logger = logging.getLogger(__name__)
 
 UNDECODABLE_LOG_INTERVAL = 5.0
+#: Where a message from a group with history carries its position (``str(Position)``).
+POSITION_KEY = "history_position"
 
 
 class Fanout:
@@ -98,6 +100,13 @@ class Fanout:
             del self._group_of_topic[self._names.group_topic(group)]
         return True
 
+    def has_members(self, group: str) -> bool:
+        return group in self._members
+
+    def group_of(self, topic: bytes) -> str | None:
+        """The group whose topic is ``topic``, if it has local members."""
+        return self._group_of_topic.get(topic)
+
     @property
     def group_count(self) -> int:
         return len(self._members)
@@ -122,15 +131,17 @@ class Fanout:
             if joined < cutoff
         ]
 
-    def channels_behind(self, topics: Iterable[bytes], inbox_topic: bytes) -> set[str]:
-        """Local channels that receive through any of ``topics`` (whom a subscription gap affects)."""
-        channels: set[str] = set()
-        for topic in topics:
-            if topic == inbox_topic:
-                channels.update(self.inboxes)
-            elif (group := self._group_of_topic.get(topic)) is not None:
-                channels.update(self._members[group])
-        return channels
+    def groups_lost(self, groups: Iterable[str], everyone: bool) -> dict[str, list[str]]:
+        """Channel -> those of ``groups`` it is in, for every channel in one; with ``everyone``, every channel.
+
+        The channels a subscription gap affects: ``everyone`` when the process inbox topic (direct sends)
+        was lost too, so a channel may be listed with no group.
+        """
+        lost: dict[str, list[str]] = {channel: [] for channel in self.inboxes} if everyone else {}
+        for group in groups:
+            for channel in self._members.get(group, ()):
+                lost.setdefault(channel, []).append(group)
+        return lost
 
     # Delivery
 
@@ -172,16 +183,32 @@ class Fanout:
         if expires_at < time.time():
             self.expired += 1
             return
-        self._put_to_members(group, self._serializer.loads(body), expires_at)
+        self._fan_out(group, self._serializer.loads(body), expires_at)
+
+    def deliver_history(self, group: str, expires_at: float, body: bytes, position: str) -> None:
+        """Put a message of a group with history, at ``position``, into every local member's inbox."""
+        self.received += 1
+        if group not in self._members:
+            return
+        if expires_at < time.time():
+            self.expired += 1
+            return
+        try:
+            message = self._serializer.loads(body)
+        except ValueError as exc:
+            self.note_undecodable(self._names.group_topic(group), exc)
+            return
+        message[POSITION_KEY] = position
+        self._fan_out(group, message, expires_at)
 
     def deliver_to_members(self, topic: bytes, message: dict[str, Any], expires_at: float) -> None:
         """Put a message made in this process (a presence event) into every local member of the topic's group."""
         self.received += 1
         group = self._group_of_topic.get(topic)
         if group is not None:
-            self._put_to_members(group, message, expires_at)
+            self._fan_out(group, message, expires_at)
 
-    def _put_to_members(self, group: str, message: dict[str, Any], expires_at: float) -> None:
+    def _fan_out(self, group: str, message: dict[str, Any], expires_at: float) -> None:
         first, crowded = True, False
         for channel in self._members[group]:
             inbox = self.inboxes.get(channel)

@@ -11,6 +11,7 @@ Each inbox counts what went through it with plain integer increments (``delivere
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections import deque
@@ -146,6 +147,13 @@ class Inbox:
         finally:
             self.receivers -= 1
             self.idle_since = time.monotonic()
+
+    def fail_waiting(self, error: Exception) -> None:
+        """Raise ``error`` in every receiver waiting now (its worker channel cannot be read: Redis refuses)."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(copy.copy(error))
 
     def _wake_one(self) -> None:
         while self._waiters:

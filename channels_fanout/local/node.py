@@ -12,6 +12,7 @@ from channels.exceptions import ChannelFull
 
 from .. import envelope
 from ..config import LayerConfig
+from ..history.positions import Position
 from ..naming import Names, client_id_of, is_specific
 from ..presence.tracker import Presence
 from ..serializers import Serializer
@@ -19,13 +20,15 @@ from ..transport.shard import Shard, open_shard
 from ..transport.sharding import shard_of
 from .fanout import Fanout
 from .reactor_shutdown import on_reactor_shutdown
+from .recovery import GroupHistory, Recovery
 from .worker_channels import WorkerChannels
 
 __all__ = ["Node"]
 
 logger = logging.getLogger(__name__)
 
-GapCallback = Callable[[set[str], float], None]
+#: Channel -> the groups whose messages it may have lost (none if only direct sends may be lost), outage seconds.
+GapCallback = Callable[[dict[str, list[str]], float], None]
 
 
 class Node:
@@ -53,10 +56,12 @@ class Node:
         self._on_gap_callback = on_gap
         self._on_closed = on_closed
         self.fanout = Fanout(names, serializer, capacity_of, self.client_id)
+        self.recovery = Recovery(config, names, serializer, self.fanout, self.hub_for, self._history_lost)
         self.hubs = [
             open_shard(
                 host,
                 on_message=self._on_message,
+                on_lost=self.recovery.lose,
                 on_gap=self._on_gap,
                 heartbeat_interval=config.heartbeat_interval,
                 command_timeout=config.command_timeout,
@@ -121,9 +126,22 @@ class Node:
         return await inbox.get()
 
     async def group_send(self, group: str, body: bytes) -> None:
-        topic = self._names.group_topic(group)
-        await self.hub_for(topic).publish(topic, envelope.pack(envelope.GROUP, time.time() + self._config.expiry, body))
+        expires_at = time.time() + self._config.expiry
+        policy = self.recovery.policy(group)
+        if policy is None:
+            topic = self._names.group_topic(group)
+            await self.hub_for(topic).publish(topic, envelope.pack(envelope.GROUP, expires_at, body))
+        else:
+            await self.recovery.send(group, policy, expires_at, body)
         self.published += 1
+
+    async def group_history(self, group: str, since: Position | None, limit: int) -> GroupHistory:
+        if self.recovery.policy(group) is None:
+            raise ValueError(
+                f"Group {group!r} keeps no history: give it a pattern in CONFIG['history'], "
+                "for example {'chat.*': {'size': 100, 'ttl': 300}}"
+            )
+        return await self.recovery.history(group, since, limit)
 
     async def group_add(self, group: str, channel: str) -> None:
         if client_id_of(channel) != self.client_id:
@@ -135,11 +153,12 @@ class Node:
             return
         topic = self._names.group_topic(group)
         try:
+            if self.recovery.policy(group) is not None:
+                await self.recovery.start(group)  # before subscribing: from here on, nothing goes missing
             await self.hub_for(topic).subscribe(topic)
         except BaseException:
             # All or nothing; a group_discard that raced us already released the reference.
-            if self.fanout.leave(group, channel):
-                self.hub_for(topic).release(topic)
+            self._leave(group, channel)
             raise
 
     async def group_discard(self, group: str, channel: str) -> None:
@@ -177,6 +196,7 @@ class Node:
         await asyncio.gather(*(task for task in tasks if task is not current), return_exceptions=True)
         await self.presence.close()  # before the hubs: it takes this loop's entries off Redis
         await self.worker_channels.close()
+        await self.recovery.close()
         for hub in self.hubs:
             await hub.close()
         logger.info("Closed the channel layer's tasks and connections of client %s", self.client_id)
@@ -237,16 +257,21 @@ class Node:
 
     def _leave(self, group: str, channel: str) -> None:
         if self.fanout.leave(group, channel):
-            topic = self._names.group_topic(group)
-            self.hub_for(topic).release(topic)
+            self._release(group)
 
     def _drop(self, channel: str) -> None:
         self.presence.forget(channel)
         _, groups = self.fanout.close_inbox(channel)
         for group in groups:
-            topic = self._names.group_topic(group)
-            self.hub_for(topic).release(topic)
+            self._release(group)
         self.worker_channels.forget(channel)
+
+    def _release(self, group: str) -> None:
+        """A membership of ``group`` ended: drop its reference to the topic, and its history cursor with the last."""
+        topic = self._names.group_topic(group)
+        self.hub_for(topic).release(topic)
+        if not self.fanout.has_members(group):
+            self.recovery.forget(group)
 
     def _clear(self) -> None:
         """Flush: every membership left, every inbox emptied; inboxes with a waiting receiver stay open."""
@@ -270,7 +295,9 @@ class Node:
 
     def _on_control(self, topic: bytes, control: list[Any]) -> None:
         kind = control[0]
-        if kind == envelope.FLUSH and topic == self._names.control_topic:
+        if kind == envelope.HISTORY:
+            self.recovery.live(topic, control)
+        elif kind == envelope.FLUSH and topic == self._names.control_topic:
             if control[1] != self.client_id:
                 self._clear()
         elif kind in (envelope.JOIN, envelope.LEAVE) and topic == self.inbox_topic:
@@ -280,7 +307,7 @@ class Node:
             elif kind == envelope.LEAVE:
                 self._leave(group, channel)
             else:
-                self._spawn(self.group_add(group, channel))
+                self._spawn(self.group_add(group, channel), "A forwarded group change")
         elif kind == envelope.PRESENCE:
             self._on_presence(topic, control)
 
@@ -294,25 +321,45 @@ class Node:
             self.fanout.deliver_to_members(topic, message, time.time() + self._config.expiry)
 
     def _on_gap(self, topics: Collection[bytes], outage: float) -> None:
-        channels = self.fanout.channels_behind(topics, self.inbox_topic)
+        self.recovery.resubscribed(group for topic in topics if (group := self.fanout.group_of(topic)) is not None)
+        self._spawn(self._recover(set(topics), outage), "Replaying a lost subscription's history")
+
+    async def _recover(self, topics: set[bytes], outage: float) -> None:
+        """Replay what groups with history missed; signal the gap to channels of the others, and of uncovered ones."""
+        groups = {group for topic in topics if (group := self.fanout.group_of(topic)) is not None}
+        replayed = {group for group in groups if self.recovery.covers(group)}
+
+        def signal(uncovered: set[str]) -> None:
+            self._signal_gap((groups - replayed) | uncovered, outage, everyone=self.inbox_topic in topics)
+
+        await self.recovery.replay(replayed, signal)
+
+    def _history_lost(self, groups: set[str]) -> None:
+        """Redis lost history while this process stayed subscribed (a failover that dropped its tail)."""
+        self._signal_gap(groups, 0.0, everyone=False)
+
+    def _signal_gap(self, groups: set[str], outage: float, *, everyone: bool) -> None:
+        lost = self.fanout.groups_lost(groups, everyone=everyone)
+        report = {channel: sorted(channel_groups) for channel, channel_groups in lost.items()}
+        if not report:
+            return
         gap_type = self._config.gap_message_type
         if gap_type is not None:
             expires_at = time.time() + self._config.expiry
-            for channel in channels:
-                inbox = self.fanout.inboxes.get(channel)
-                if inbox is not None:
-                    inbox.put_or_drop({"type": gap_type, "outage": outage}, expires_at)
-        self._on_gap_callback(channels, outage)
+            for channel, channel_groups in report.items():
+                message = {"type": gap_type, "outage": outage, "groups": channel_groups}
+                self.fanout.inboxes[channel].put_or_drop(message, expires_at)
+        self._on_gap_callback(report, outage)
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any, what: str) -> None:
         task = self.loop.create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(lambda done: self._task_done(done, what))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[None], what: str) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.warning("A forwarded group change failed: %s", task.exception())
+            logger.warning("%s failed: %s", what, task.exception())
 
     async def _close_with_loop(self) -> None:
         """Wait forever; when the loop cancels its tasks at shutdown, close the node."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from channels.exceptions import ChannelFull
 
 from .. import envelope
-from ..exceptions import ChannelLayerUnavailable
+from ..exceptions import ChannelLayerRefused, ChannelLayerUnavailable
 from ..naming import Names
 from ..transport.shard import Shard
 from .fanout import Fanout
@@ -90,6 +90,11 @@ class WorkerChannels:
                 continue
             try:
                 data = await hub.pop(key, POP_TIMEOUT)
+            except ChannelLayerRefused as exc:
+                # Not retried here, where nobody would see it: the receivers waiting now raise it, and
+                # the next receive() tries again.
+                inbox.fail_waiting(exc)
+                continue
             except ChannelLayerUnavailable as exc:
                 # Every RETRY_DELAY for as long as Redis is down: the first failure and every 20th carry the count.
                 if failures % 20 == 0:

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from redis.exceptions import RedisError
-
-from ..exceptions import ChannelLayerUnavailable
+from ..exceptions import ChannelLayerRefused, ChannelLayerUnavailable
+from ..transport.keyspace import unavailable
+from ..transport.supervised import CONNECTION_ERRORS
 
 __all__ = ["TTL_INTERVALS", "ReportStore", "Reporter", "read_reports"]
 
@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 TTL_INTERVALS = 3
 _SCAN_COUNT = 500
-_REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class _Executor(Protocol):
@@ -58,11 +57,17 @@ class Reporter:
 
     async def _run(self, hub: ReportStore) -> None:
         ttl_ms = max(1, round(self.ttl * 1000))
+        refused: str | None = None  # the refusal last logged, so each is logged once, not every beat
         while True:
             payload = json.dumps({**self._report(), "ttl": self.ttl}, separators=(",", ":"))
             try:
                 # Through the publisher: the SET rides in a batch that is being sent anyway.
                 await hub.publisher.execute("SET", self.key, payload, "PX", ttl_ms)
+                refused = None
+            except ChannelLayerRefused as exc:
+                if str(exc) != refused:
+                    logger.warning("Stats reports are refused, so fanout_status cannot list this process: %s", exc)
+                    refused = str(exc)
             except ChannelLayerUnavailable as exc:
                 # The hub already warns about the outage; the next beat tries again.
                 logger.debug("Skipped a stats report: %s", exc)
@@ -83,8 +88,8 @@ async def read_reports(hubs: Iterable[ReportStore], pattern: str) -> list[dict[s
                     pipe.get(key)
                     pipe.pttl(key)
                 replies = await pipe.execute()
-        except _REDIS_ERRORS as exc:
-            raise ChannelLayerUnavailable(f"Redis at {hub.description} is unavailable: {exc}") from exc
+        except CONNECTION_ERRORS as exc:
+            raise unavailable(exc, hub.description, f"reading the stats reports {pattern!r}", pattern) from exc
         for key, value, pttl in zip(keys, replies[::2], replies[1::2], strict=True):
             report = _parse(key, value, pttl)
             if report is not None:

@@ -40,12 +40,13 @@ class RefusalCounters(Protocol):
 class _ShardTotals:
     """What one Redis host's hubs counted, summed over event loops."""
 
-    __slots__ = ("reconnects", "gaps", "commands", "failed", "latency", "subscriptions", "subscribed")
+    __slots__ = ("reconnects", "gaps", "commands", "failed", "latency", "subscriptions", "subscribed", "error")
 
     def __init__(self) -> None:
         self.reconnects = self.gaps = self.commands = self.failed = self.subscriptions = 0
         self.latency = Latency()
         self.subscribed = True
+        self.error: str | None = None  # why Redis refuses a live event loop's connection or subscriptions
 
     def add_counters(self, other: ShardCounters | _ShardTotals) -> None:
         publisher = other if isinstance(other, _ShardTotals) else other.publisher
@@ -59,6 +60,7 @@ class _ShardTotals:
         return {
             "subscriptions": self.subscriptions,
             "subscribed": self.subscribed,
+            "error": self.error,
             "reconnects": self.reconnects,
             "gaps": self.gaps,
             "publish": {
@@ -72,7 +74,30 @@ class _ShardTotals:
         }
 
 
-class PresenceCounters(Protocol):
+class _HistoryCounters(Protocol):
+    replayed: int
+    unrecovered: int
+    reads: int
+
+
+class _HistoryTotals:
+    """What the recovery of groups with history counted, summed over event loops."""
+
+    __slots__ = ("groups", "replayed", "unrecovered", "reads")
+
+    def __init__(self) -> None:
+        self.groups = self.replayed = self.unrecovered = self.reads = 0
+
+    def add(self, other: _HistoryCounters) -> None:
+        self.replayed += other.replayed
+        self.unrecovered += other.unrecovered
+        self.reads += other.reads
+
+    def as_dict(self) -> dict[str, int]:
+        return {"groups": self.groups, "replayed": self.replayed, "unrecovered": self.unrecovered, "reads": self.reads}
+
+
+class _PresenceCounters(Protocol):
     """What a node's presence counts (``presence.tracker.Presence``)."""
 
     @property
@@ -92,7 +117,7 @@ class _PresenceTotals:
     def __init__(self) -> None:
         self.scripts = self.reaped = self.resyncs = 0
 
-    def add(self, other: PresenceCounters | _PresenceTotals) -> None:
+    def add(self, other: _PresenceCounters | _PresenceTotals) -> None:
         self.scripts += other.scripts
         self.reaped += other.reaped
         self.resyncs += other.resyncs
@@ -113,6 +138,7 @@ class LayerStats:
         self._prefix = prefix
         # Counters of closed nodes.
         self._published = self._received = self._expired = self._undecodable = 0
+        self._history = _HistoryTotals()
         self._presence = _PresenceTotals()
         self._inboxes = InboxTotals()
         self._shards: dict[str, _ShardTotals] = {}
@@ -123,6 +149,7 @@ class LayerStats:
         self._received += node.fanout.received
         self._expired += node.fanout.expired
         self._undecodable += node.fanout.undecodable
+        self._history.add(node.recovery)
         self._inboxes.add(node.fanout.closed)
         self._presence.add(node.presence)
         for inbox in list(node.fanout.inboxes.values()):
@@ -135,6 +162,8 @@ class LayerStats:
         nodes = list(self._nodes.values())
         published, received = self._published, self._received
         expired, undecodable = self._expired, self._undecodable
+        history = _HistoryTotals()
+        history.add(self._history)
         inboxes = InboxTotals()
         inboxes.add(self._inboxes)
         shards: dict[str, _ShardTotals] = {}
@@ -153,6 +182,8 @@ class LayerStats:
             received += fanout.received
             expired += fanout.expired
             undecodable += fanout.undecodable
+            history.add(node.recovery)
+            history.groups += node.recovery.group_count
             inboxes.add(fanout.closed)
             open_inboxes = list(fanout.inboxes.items())  # one C-level copy: safe against other threads
             for _, inbox in open_inboxes:
@@ -167,6 +198,8 @@ class LayerStats:
                 shard.add_counters(hub)
                 shard.subscriptions += hub.topic_count
                 shard.subscribed = shard.subscribed and (hub.subscribed or not hub.topic_count)
+                if hub.refusal is not None and shard.error is None:
+                    shard.error = str(hub.refusal)
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -194,10 +227,11 @@ class LayerStats:
             },
             "inbox_high_water": inboxes.high_water,
             "top_inboxes": [_describe(channel, inbox) for channel, inbox in _deepest(deepest)],
+            "history": history.as_dict(),
+            "presence": presence.as_dict(),
             "reconnects": sum(shard.reconnects for shard in shards.values()),
             "gaps": sum(shard.gaps for shard in shards.values()),
             "shards": {name: shard.as_dict() for name, shard in shards.items()},
-            "presence": presence.as_dict(),
         }
 
 

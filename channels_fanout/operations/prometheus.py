@@ -42,6 +42,11 @@ _MESSAGES = (
     ("messages_received", "received", "Messages that arrived from Redis for a local channel or group."),
     ("messages_delivered", "delivered", "Messages put into a local inbox, once per receiving channel."),
 )
+_HISTORY_COUNTERS = (
+    ("history_replayed", "replayed", "Messages of groups with history delivered by replays after a lost subscription."),
+    ("history_unrecovered", "unrecovered", "Replays whose gap the history could not cover (the gap was signalled)."),
+    ("history_reads", "reads", "Reads of a group's history: on subscribing, replays, group_history()."),
+)
 _PRESENCE = (
     ("presence_scripts", "scripts", "Presence scripts run: track, untrack, list, beats and re-assertions."),
     ("presence_reaped", "reaped", "Dead processes whose presence this process's scripts removed."),
@@ -114,6 +119,18 @@ def _families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
         for reason, count in report["messages"]["dropped"].items():
             dropped.add_metric([alias, reason], count)
     yield dropped
+    history = GaugeMetricFamily(
+        _name("history_groups"), "Groups with history and local members, whose position this process keeps.",
+        labels=["alias"],
+    )
+    for alias, report in stats.items():
+        history.add_metric([alias], report["history"]["groups"])
+    yield history
+    for suffix, key, documentation in _HISTORY_COUNTERS:
+        counter = CounterMetricFamily(_name(suffix), documentation, labels=["alias"])
+        for alias, report in stats.items():
+            counter.add_metric([alias], report["history"][key])
+        yield counter
     for suffix, key, documentation in _PRESENCE:
         counter = CounterMetricFamily(_name(suffix), documentation, labels=["alias"])
         for alias, report in stats.items():
@@ -131,6 +148,9 @@ def _shard_families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
     subscribed = GaugeMetricFamily(
         _name("subscribed"), "1 if every wanted topic is confirmed on a live connection to the host.", labels=labels
     )
+    refused = GaugeMetricFamily(
+        _name("refused"), "1 while Redis refuses the subscriber (credentials, TLS, ACL): stats() error.", labels=labels
+    )
     commands = CounterMetricFamily(_name("publish_commands"), "Pipelined commands answered.", labels=labels)
     failed = CounterMetricFamily(_name("publish_failed"), "Commands failed: Redis unreachable or slow.", labels=labels)
     batches = HistogramMetricFamily(
@@ -140,6 +160,7 @@ def _shard_families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
     for alias, shard, values in shards:
         subscriptions.add_metric([alias, shard], values["subscriptions"])
         subscribed.add_metric([alias, shard], int(values["subscribed"]))
+        refused.add_metric([alias, shard], int(values["error"] is not None))
         commands.add_metric([alias, shard], values["publish"]["commands"])
         failed.add_metric([alias, shard], values["publish"]["failed"])
         batches.add_metric(
@@ -147,4 +168,4 @@ def _shard_families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
         )
         for counter, (_, key, _) in zip(counters, _SHARD_COUNTERS, strict=True):
             counter.add_metric([alias, shard], values[key])
-    yield from (subscriptions, subscribed, commands, failed, batches, *counters)
+    yield from (subscriptions, subscribed, refused, commands, failed, batches, *counters)

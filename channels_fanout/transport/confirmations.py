@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ..exceptions import ChannelLayerUnavailable
+from .refusals import again
 
 __all__ = ["Confirmations"]
 
@@ -37,9 +38,13 @@ class Confirmations:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def fail_all(self, reason: str) -> None:
-        """Fail every waiting caller with ChannelLayerUnavailable(``reason``): the shard is closing."""
-        waiters, self._waiters = self._waiters, {}
-        for waiter in (waiter for topic_waiters in waiters.values() for waiter in topic_waiters):
+    def fail(self, topic: bytes, error: ChannelLayerUnavailable) -> None:
+        """Fail every caller waiting for ``topic`` with ``error`` (Redis refused the subscription)."""
+        for waiter in self._waiters.pop(topic, ()):
             if not waiter.done():
-                waiter.set_exception(ChannelLayerUnavailable(reason))
+                waiter.set_exception(again(error))
+
+    def fail_all(self, error: ChannelLayerUnavailable) -> None:
+        """Fail every waiting caller with ``error``: the shard is closing, or Redis refused its connection."""
+        for topic in list(self._waiters):
+            self.fail(topic, error)

@@ -3,24 +3,29 @@
 The hub knows topics and bytes, never channels or groups. Subscriptions are reference-counted;
 a writer task reconciles what Redis has with what is wanted, so any interleaving of subscribe
 and release converges to the wanted state, and bursts become one SUBSCRIBE or UNSUBSCRIBE.
-The connection is kept alive by ``SupervisedConnection`` (reconnect with backoff, heartbeat); after
-a reconnect the hub resubscribes and then reports the outage to ``on_gap``.
+The connection is kept alive by ``SupervisedConnection`` (reconnect with backoff, heartbeat). When
+it is lost, the topics it held are reported to ``on_lost`` at once; after a reconnect the hub
+resubscribes and then reports the outage to ``on_gap``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
 
 from ..config import describe_host
+from ..exceptions import ChannelLayerRefused, ChannelLayerUnavailable
 from . import keyspace
 from .confirmations import Confirmations
 from .publisher import Publisher
 from .references import References
+from .refusals import refusal, refused_command, where
 from .supervised import MessageHandler, SupervisedConnection
 
 __all__ = ["Hub"]
@@ -28,6 +33,7 @@ __all__ = ["Hub"]
 logger = logging.getLogger(__name__)
 
 GapHandler = Callable[[Collection[bytes], float], None]
+LossHandler = Callable[[Collection[bytes]], None]
 
 _SUBSCRIBE_CHUNK = 1000
 
@@ -40,6 +46,7 @@ class Hub(SupervisedConnection):
         host: Mapping[str, Any],
         *,
         on_message: MessageHandler,
+        on_lost: LossHandler,
         on_gap: GapHandler,
         heartbeat_interval: float,
         command_timeout: float,
@@ -59,6 +66,7 @@ class Hub(SupervisedConnection):
             reconnect_max_delay=reconnect_max_delay,
         )
         self._on_message = on_message
+        self._on_lost = on_lost
         self._on_gap = on_gap
         self.client = Redis(connection_pool=self._pool(max_connections=2, socket_timeout=command_timeout))
         self.publisher = Publisher(self._connection_factory.make_connection, self.description, command_timeout)
@@ -67,6 +75,7 @@ class Hub(SupervisedConnection):
         self._wanted = References()
         self._sent: set[bytes] = set()  # topics whose last command on this connection was SUBSCRIBE
         self._unconfirmed: dict[bytes, int] = {}  # topic -> SUBSCRIBEs sent and not yet confirmed
+        self._in_flight: deque[set[bytes]] = deque()  # unanswered topics of each SUBSCRIBE sent, oldest first
         self._confirmations = Confirmations(self._loop)
         self._down_since: float | None = None
         self._gap_topics: set[bytes] = set()
@@ -132,6 +141,7 @@ class Hub(SupervisedConnection):
         if self._wanted.take(topic):
             self._mark_dirty(topic)
         self._start_supervisor()
+        self._check_refused()
         await self._confirmed(topic)
 
     def release(self, topic: bytes) -> None:
@@ -139,6 +149,7 @@ class Hub(SupervisedConnection):
         if self._wanted.drop(topic):
             self._mark_dirty(topic)
             self._confirmations.confirm(topic)
+            self._settle(topic, subscribed=False)
             self._gap_pending.discard(topic)
             self._check_gap()
 
@@ -157,7 +168,7 @@ class Hub(SupervisedConnection):
     async def close(self) -> None:
         """Cancel the tasks and close every connection; safe to call twice."""
         await self._stop_supervisor()
-        self._confirmations.fail_all("the channel layer was closed")
+        self._confirmations.fail_all(ChannelLayerUnavailable("the channel layer was closed"))
         await self.publisher.close()
         # Clients given a pool do not close it themselves.
         await self.client.connection_pool.aclose()
@@ -167,6 +178,7 @@ class Hub(SupervisedConnection):
     def _attach(self) -> None:
         self._sent.clear()
         self._unconfirmed.clear()
+        self._in_flight.clear()
         self._dirty.update(self._wanted)
         self._dirty_event.set()
         self._gap_topics.intersection_update(self._wanted)
@@ -182,15 +194,26 @@ class Hub(SupervisedConnection):
             self._gap_topics |= lost
             if self._down_since is None:
                 self._down_since = self._loop.time()
+            self._on_lost(lost)
         self._sent.clear()
         self._unconfirmed.clear()
+        self._in_flight.clear()
+
+    def _fail_waiting(self, refusal: ChannelLayerRefused) -> None:
+        self._confirmations.fail_all(refusal)
 
     # The three tasks of a connection
 
     async def _read(self, conn: AbstractConnection) -> None:
         """Drain the socket: every reply is handled without awaiting anything else."""
         while True:
-            reply = await conn.read_response(disconnect_on_error=False)
+            try:
+                reply = await conn.read_response(disconnect_on_error=False)
+            except ResponseError as exc:
+                self._error_reply(exc)
+                continue
+            if isinstance(reply, Exception):
+                raise reply  # NOAUTH comes back as a value: the supervisor tells it from an outage
             self._alive()
             kind = reply[0]
             if kind == b"message":
@@ -199,14 +222,43 @@ class Hub(SupervisedConnection):
                 self._confirm(reply[1])
 
     def _confirm(self, topic: bytes) -> None:
+        command = self._in_flight[0] if self._in_flight else None
+        if command is not None and topic in command:
+            command.discard(topic)
+            if not command:
+                self._in_flight.popleft()
         remaining = self._unconfirmed.get(topic, 0) - 1
         if remaining > 0:
             self._unconfirmed[topic] = remaining
             return
         self._unconfirmed.pop(topic, None)
         self._confirmations.confirm(topic)
+        self._settle(topic, subscribed=True)
         self._gap_pending.discard(topic)
         self._check_gap()
+
+    def _error_reply(self, exc: ResponseError) -> None:
+        """Redis refused a command: a SUBSCRIBE fails its waiting callers; a PING or UNSUBSCRIBE is only reported."""
+        command = refused_command(exc)
+        if command in ("ping", "unsubscribe"):
+            refused = refusal(exc, where(self.description), command.upper())
+            topics: set[bytes] = set()
+        else:
+            topics = self._in_flight.popleft() if self._in_flight else set()
+            first = min(topics, default=b"")
+            others = f" and {len(topics) - 1} more" if len(topics) > 1 else ""
+            refused = refusal(exc, where(self.description), f"SUBSCRIBE {first.decode()!r}{others}", first)
+        if refused is None:
+            raise exc  # unforeseen: the supervisor logs it and reconnects
+        self._alive()  # the connection works: it is the ACL that says no
+        if not topics:
+            self._note_refusal(refused)
+            return
+        for topic in topics:
+            self._sent.discard(topic)
+            self._unconfirmed.pop(topic, None)
+            self._confirmations.fail(topic, refused)
+        self._refuse_topics(topics, refused)
 
     def _check_gap(self) -> None:
         if self._down_since is None or self._gap_pending or self._conn is None:
@@ -218,8 +270,8 @@ class Hub(SupervisedConnection):
         if topics:
             self.gaps += 1
             logger.warning(
-                "Resubscribed to %d topics on %s after %.2fs without a subscription; "
-                "messages published meanwhile are lost (%d such gaps so far)",
+                "Resubscribed to %d topics on %s after %.2fs without a subscription; messages published "
+                "meanwhile are lost, but for groups with history (%d such gaps so far)",
                 len(topics), self.description, outage, self.gaps,
             )
             self._on_gap(topics, outage)
@@ -238,4 +290,7 @@ class Hub(SupervisedConnection):
                 self._unconfirmed[topic] = self._unconfirmed.get(topic, 0) + 1
             for command, topics in (("UNSUBSCRIBE", unsubscribe), ("SUBSCRIBE", subscribe)):
                 for start in range(0, len(topics), _SUBSCRIBE_CHUNK):
-                    await conn.send_command(command, *topics[start : start + _SUBSCRIBE_CHUNK], check_health=False)
+                    chunk = topics[start : start + _SUBSCRIBE_CHUNK]
+                    if command == "SUBSCRIBE":
+                        self._in_flight.append(set(chunk))  # before sending: the reply may come first
+                    await conn.send_command(command, *chunk, check_health=False)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..exceptions import ChannelLayerUnavailable
 from .latency import Latency
+from .refusals import again, describe_command, refusal, where
 
 __all__ = ["Publisher"]
 
@@ -79,21 +80,26 @@ class Publisher:
             async with asyncio.timeout(self._timeout) as deadline:
                 replies = await self._exchange([args for args, _ in batch], deadline)
         except Exception as exc:
-            if not isinstance(exc, (RedisError, OSError, TimeoutError)):  # a bug or an unforeseen reply
-                logger.exception("Publishing to %s failed unexpectedly", self._description)
-            self.failed += len(batch)
+            # Refused credentials or TLS: a configuration problem, not Redis failing.
+            error: ChannelLayerUnavailable | None = refusal(exc, where(self._description), "the connection")
+            if error is None:
+                if not isinstance(exc, (RedisError, OSError, TimeoutError)):  # a bug or an unforeseen reply
+                    logger.exception("Publishing to %s failed unexpectedly", self._description)
+                self.failed += len(batch)
+                error = ChannelLayerUnavailable(f"Redis at {self._description} is unavailable: {exc or 'timeout'}")
             # The connection's state is unknown (a reply may be half read): start afresh next time.
             await self._disconnect()
-            error = ChannelLayerUnavailable(f"Redis at {self._description} is unavailable: {exc or 'timeout'}")
             self._fail(batch, error, exc)
             return
         self.latency.observe(time.perf_counter() - started)
         self.commands += len(batch)
-        for (_, future), reply in zip(batch, replies, strict=True):
+        for (args, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue
             if isinstance(reply, Exception):
-                future.set_exception(reply)
+                # An ACL refusal (NOPERM, or NOAUTH once a server starts requiring a password) is
+                # explained; any other error reply (NOSCRIPT, MOVED) goes to the caller as redis-py made it.
+                future.set_exception(refusal(reply, where(self._description), *describe_command(args)) or reply)
             else:
                 future.set_result(reply)
 
@@ -140,6 +146,6 @@ class Publisher:
     def _fail(batch: list[_Pending], error: ChannelLayerUnavailable, cause: BaseException | None = None) -> None:
         for _, future in batch:
             if not future.done():
-                exc = ChannelLayerUnavailable(*error.args)
+                exc = again(error)
                 exc.__cause__ = cause
                 future.set_exception(exc)

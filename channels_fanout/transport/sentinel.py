@@ -8,15 +8,17 @@ own sentinel connections, so nothing here outlives a call or belongs to an event
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, ReadOnlyError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, ResponseError, TimeoutError
 
 from ..config import describe_host
+from .refusals import refusal
 
 __all__ = ["MasterLocator", "master_host"]
 
@@ -30,10 +32,36 @@ class MasterLocator:
         self._sentinel_kwargs = dict(sentinel_kwargs)
 
     async def address(self) -> tuple[str, int]:
-        """The master's (host, port); MasterNotFoundError (a ConnectionError) while no sentinel names one."""
-        async with Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs) as sentinel:
-            host, port = await sentinel.discover_master(self.master_name)
-        return str(host), int(port)
+        """The master's (host, port); MasterNotFoundError (a ConnectionError) while no sentinel names one.
+
+        As redis-py's ``discover_master``, but keeping each sentinel's error: if the sentinels
+        refuse this process (credentials, TLS, ACL), that is raised, not an anonymous "no master".
+        """
+        sentinel = Sentinel(self.sentinels, sentinel_kwargs=self._sentinel_kwargs)
+        try:
+            return await self._ask(sentinel)
+        finally:
+            # Not `async with Sentinel(...)`: redis-py 8.0's Sentinel has no aclose(); its clients do.
+            for client in sentinel.sentinels:
+                await client.aclose()
+
+    async def _ask(self, sentinel: Sentinel) -> tuple[str, int]:
+        errors: list[tuple[str, BaseException]] = []
+        for (host, port), client in zip(self.sentinels, sentinel.sentinels, strict=True):
+            try:
+                masters = cast(dict[str, Any], await client.sentinel_masters())  # as discover_master reads it
+                state = masters.get(self.master_name)
+            except (RedisConnectionError, ResponseError, TimeoutError) as exc:
+                errors.append((f"Sentinel {host}:{port}", exc))
+                continue
+            if state and sentinel.check_master_state(state, self.master_name):
+                return str(state["ip"]), int(state["port"])
+        for where, error in errors:
+            refused = refusal(error, where, "SENTINEL MASTERS")
+            if refused is not None:
+                raise refused
+        reasons = "; ".join(f"{where}: {error}" for where, error in errors)
+        raise MasterNotFoundError(f"No sentinel names a master {self.master_name!r}{': ' if reasons else ''}{reasons}")
 
     def __str__(self) -> str:
         return describe_host({"sentinels": self.sentinels, "master_name": self.master_name})
@@ -57,7 +85,7 @@ class MasterConnection(Connection):
             # A worker-queue push reached a master demoted to replica (a manual failover keeps it
             # up): drop the connection so the next one asks the sentinels again.
             await self.disconnect()
-            raise ConnectionError(f"{self.host}:{self.port} is no longer the master of {self.locator}") from exc
+            raise RedisConnectionError(f"{self.host}:{self.port} is no longer the master of {self.locator}") from exc
 
 
 class MasterSSLConnection(MasterConnection, SSLConnection):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
+from ..exceptions import ChannelLayerRefused
 from .cluster.hub import ClusterHub
 from .hub import Hub
 from .latency import Latency
@@ -38,6 +39,10 @@ class ShardCounters(Protocol):
     description: str
     reconnects: int
     gaps: int
+
+    @property
+    def refusal(self) -> ChannelLayerRefused | None:
+        """Why Redis refuses this shard's subscriber connection or some of its subscriptions now, if it does."""
 
     @property
     def topic_count(self) -> int: ...
@@ -87,6 +92,7 @@ def open_shard(
     host: Mapping[str, Any],
     *,
     on_message: MessageHandler,
+    on_lost: Callable[[Collection[bytes]], None],
     on_gap: Callable[[Collection[bytes], float], None],
     heartbeat_interval: float,
     command_timeout: float,
@@ -102,6 +108,7 @@ def open_shard(
     return kind(
         host,
         on_message=on_message,
+        on_lost=on_lost,
         on_gap=on_gap,
         heartbeat_interval=heartbeat_interval,
         command_timeout=command_timeout,

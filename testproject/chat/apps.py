@@ -9,4 +9,6 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the receivers)
+        from . import ratelimit, signals  # noqa: F401  (signals connects the receivers)
+
+        ratelimit.configured_limit()  # a bad CHAT_RATE_LIMIT stops every process at startup, naming the setting

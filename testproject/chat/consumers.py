@@ -7,6 +7,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import groups, protocol, services
@@ -29,6 +30,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.sign_in(user)
             except ServiceUnavailable:
                 await self.close(code=protocol.TRY_AGAIN_LATER)  # the page reconnects with backoff
+        elif settings.SESSION_COOKIE_NAME in self.scope.get("cookies", {}):
+            # A page whose session ended (logged out elsewhere, expired, password changed): told so, it goes to
+            # the login page instead of showing "Connected" while every action fails. Token clients send no cookie.
+            await self.close(code=protocol.SESSION_ENDED)
 
     async def disconnect(self, code: int) -> None:
         if self.user is not None:
@@ -76,8 +81,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(protocol.success(command.uuid, command.action))
 
     async def select_room(self, command: protocol.SelectRoom) -> None:
-        room, messages = await database_sync_to_async(services.room_history)(self.user, command.room)
-        await self.send_json(protocol.success(command.uuid, command.action, room=room.pk.hex, room_messages=messages))
+        page = await database_sync_to_async(services.room_messages)(
+            self.user, command.room, command.before, command.since
+        )
+        await self.send_json(protocol.room_messages(command.uuid, page.room.pk.hex, page.messages, page.has_more))
 
     async def new_message(self, command: protocol.NewMessage) -> None:
         # No direct reply: this connection is in the room's group and gets the broadcast like every other.

@@ -5,7 +5,9 @@ ChatError
         RoomNotFound
         NotAMember
     InvalidText: empty, or longer than the limit
-    ServiceUnavailable: the channel layer cannot reach Redis; nothing was changed, try again
+    UnknownMessage: a ``before`` or ``since`` that names no message of the room
+    TooFast: the user posted more than CHAT_RATE_LIMIT allows; nothing was posted, try again after ``retry_after``
+    ServiceUnavailable: the channel layer or the cache cannot reach Redis; nothing was changed, try again
 """
 
 from redis.exceptions import RedisError
@@ -34,6 +36,20 @@ class NotAMember(InvalidRoom):
 
 class InvalidText(ChatError):
     pass
+
+
+class UnknownMessage(ChatError):
+    def __init__(self, key: str, message_id: int) -> None:
+        super().__init__(f"Unknown message {message_id}: {key!r} must be the id of a message of this room")
+
+
+class TooFast(ChatError):
+    def __init__(self, messages: int, seconds: int, retry_after: int) -> None:
+        super().__init__(
+            f"You are sending messages too fast: at most {messages} messages in {seconds} seconds. "
+            f"Try again in {retry_after} second{'' if retry_after == 1 else 's'}."
+        )
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(ChatError):

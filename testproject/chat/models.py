@@ -25,7 +25,7 @@ class ChatRoom(models.Model):
 
 
 class ChatMessage(models.Model):
-    """One message; read back as "the latest N of a room", which the index serves."""
+    """One message; read back a page at a time in a room, newest or oldest first from a message, as the index serves."""
 
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages")
@@ -33,8 +33,8 @@ class ChatMessage(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["created", "id"]
-        indexes = [models.Index(fields=["room", "-created", "-id"], name="chat_message_room_latest")]
+        ordering = ["id"]
+        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_order")]
 
     def __str__(self) -> str:
         return f"{self.author} in {self.room}: {self.text[:50]}"

@@ -3,23 +3,27 @@
 Client frames are JSON objects with ``uuid`` and ``action``; replies echo both and add ``status`` (``success`` or
 ``error``) and, on error, ``error_message``. The server also pushes, unasked: ``new_message`` (with the sender's
 ``uuid``) to every connection of every member of the room, and ``membership`` (``uuid`` null; ``room``, ``title``
-and ``member``) when the user joins or leaves a room.
+and ``member``) when the user joins or leaves a room. ``select_room`` pages through a room's messages with
+``before`` (scrollback) or ``since`` (catching up), and says in ``has_more`` whether the page left any out.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any, ClassVar
 
 # RFC 6455's 1003 (unsupported data) cannot be sent: daphne lets an application close only with 1000 or 3000-4999.
 UNSUPPORTED_DATA = 4003
 TRY_AGAIN_LATER = 4013  # 1013 in the private range: daphne closes only with 1000 or 3000-4999
+# HTTP's 401 in the private range (as graphql-ws uses it): the handshake's session cookie names no live session.
+SESSION_ENDED = 4401
 MAX_UUID_LENGTH = 100
 
 AUTHENTICATION_REQUIRED = "Authentication required before sending any other messages"
 INVALID_TOKEN = "Invalid authentication token"
 ALREADY_AUTHENTICATED = "This connection is authenticated as another user; open a new connection to switch"
+BEFORE_AND_SINCE = "Send 'before' (older messages) or 'since' (newer messages), not both"
 
 
 @dataclass(frozen=True)
@@ -31,9 +35,13 @@ class Authenticate:
 
 @dataclass(frozen=True)
 class SelectRoom:
+    """The room's latest messages; or those just ``before`` a message, or ``since`` one: a message id, or None."""
+
     action: ClassVar[str] = "select_room"
     uuid: str
     room: Any
+    before: int | None = None
+    since: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,13 +99,32 @@ def parse_command(content: dict[str, Any], authenticated: bool) -> Command:
         raise ProtocolError(f"Unknown action {action!r}; allowed actions: {quoted(COMMANDS)}", uuid, action)
     if not authenticated and command_type is not Authenticate:
         raise ProtocolError(AUTHENTICATION_REQUIRED, uuid, action)
-    keys = [field.name for field in fields(command_type) if field.name != "uuid"]
+    keys = [field.name for field in fields(command_type) if field.name != "uuid" and field.default is MISSING]
     missing = [key for key in keys if key not in content]
     if missing:
         raise ProtocolError(
             f"The action {action!r} needs the keys {quoted(keys)}; missing: {quoted(missing)}", uuid, action
         )
-    return command_type(uuid, *(content[key] for key in keys))
+    command = command_type(uuid, *(content[key] for key in keys))
+    return with_cursor(command, content) if isinstance(command, SelectRoom) else command
+
+
+def with_cursor(command: SelectRoom, content: dict[str, Any]) -> SelectRoom:
+    """``select_room`` with its optional ``before`` or ``since``: an integer message id if given, never both."""
+    given = [key for key in ("before", "since") if key in content]
+    if len(given) > 1:
+        raise ProtocolError(BEFORE_AND_SINCE, command.uuid, command.action)
+    if not given:
+        return command
+    key, value = given[0], content[given[0]]
+    if not isinstance(value, int) or isinstance(value, bool):
+        shown = repr(value) if isinstance(value, float) else json_type(value)
+        raise ProtocolError(
+            f"Unknown message: {key!r} must be the integer id of a message of this room, not {shown}",
+            command.uuid,
+            command.action,
+        )
+    return replace(command, **{key: value})
 
 
 def success(uuid: Any, action: str, **fields: Any) -> dict[str, Any]:
@@ -106,6 +133,11 @@ def success(uuid: Any, action: str, **fields: Any) -> dict[str, Any]:
 
 def error(uuid: Any, action: Any, message: str) -> dict[str, Any]:
     return {"uuid": uuid, "action": action, "status": "error", "error_message": message}
+
+
+def room_messages(uuid: str, room: str, messages: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """The reply to ``select_room``: ``has_more`` says whether the page left out messages in its direction."""
+    return success(uuid, SelectRoom.action, room=room, room_messages=messages, has_more=has_more)
 
 
 def new_message(uuid: str, room: str, message: dict[str, Any]) -> dict[str, Any]:

@@ -8,20 +8,32 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
-from . import groups
-from .exceptions import LAYER_ERRORS, InvalidText, NotAMember, RoomNotFound, ServiceUnavailable
+from . import groups, ratelimit
+from .exceptions import LAYER_ERRORS, InvalidText, NotAMember, RoomNotFound, ServiceUnavailable, UnknownMessage
 from .models import ApiToken, ChatMessage, ChatRoom
 from .serializers import message_payload
 
-HISTORY_LENGTH = 20
+HISTORY_LENGTH = 20  # a page of the latest messages, or of those before a message (scrollback)
+CATCH_UP_LENGTH = 100  # a page of the messages since a message (catching up after a reconnect)
 MAX_TEXT_LENGTH = 4000
+MAX_MESSAGE_ID = 2**63 - 1  # a BigAutoField; SQLite cannot even compare a larger integer (OverflowError)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Messages of a room, oldest first; ``has_more`` when the page left out more in the direction it reads."""
+
+    room: ChatRoom
+    messages: list[dict[str, Any]]
+    has_more: bool
 
 
 def user_for_token(key: object) -> AbstractBaseUser | None:
@@ -36,21 +48,58 @@ def rooms_of(user: AbstractBaseUser) -> list[ChatRoom]:
     return list(ChatRoom.objects.filter(members=user))
 
 
-def room_history(user: AbstractBaseUser, room_id: object) -> tuple[ChatRoom, list[dict[str, Any]]]:
-    """The room and its latest ``HISTORY_LENGTH`` messages, oldest first; InvalidRoom unless ``user`` is a member."""
+def room_list(user: AbstractBaseUser) -> list[dict[str, Any]]:
+    """The user's rooms for the page: ``id``, ``title`` and ``last``, the id of the latest message (0 if none)."""
+    # Ordered here: Django leaves Meta.ordering out of a query with GROUP BY (the annotation's).
+    rooms = ChatRoom.objects.filter(members=user).annotate(last=Max("messages__id")).order_by("title", "created")
+    return [{"id": room.pk.hex, "title": room.title, "last": room.last or 0} for room in rooms]
+
+
+def room_messages(user: AbstractBaseUser, room_id: object, before: int | None = None, since: int | None = None) -> Page:
+    """The latest messages of a member's room, or those ``before`` a message of it, or those ``since`` one."""
     room = member_room(user, room_id)
-    return room, [message_payload(message) for message in reversed(list(latest_messages(room)))]
+    if since is not None:
+        newer = list(page_query(room, since=known_message(room, "since", since)))
+        return Page(room, payloads(newer[:CATCH_UP_LENGTH]), len(newer) > CATCH_UP_LENGTH)
+    older = list(page_query(room, before=None if before is None else known_message(room, "before", before)))
+    return Page(room, payloads(reversed(older[:HISTORY_LENGTH])), len(older) > HISTORY_LENGTH)
 
 
-def latest_messages(room: ChatRoom) -> QuerySet[ChatMessage]:
-    """Newest first, read through the ``chat_message_room_latest`` index."""
-    return room.messages.select_related("author", "room").order_by("-created", "-id")[:HISTORY_LENGTH]
+def page_query(room: ChatRoom, before: int | None = None, since: int | None = None) -> QuerySet[ChatMessage]:
+    """A page and one message more (whether there are more): newest first, or oldest first ``since`` a message.
+
+    In id order, the order the database stored them in, rather than by ``created``: a cursor then skips no
+    message whose clock reading came earlier than its neighbour's but whose row was written later. Read
+    through the ``chat_message_room_order`` index.
+    """
+    messages = room.messages.select_related("author")
+    if since is not None:
+        return messages.filter(pk__gt=since).order_by("id")[: CATCH_UP_LENGTH + 1]
+    if before is not None:
+        messages = messages.filter(pk__lt=before)
+    return messages.order_by("-id")[: HISTORY_LENGTH + 1]
+
+
+def payloads(messages: Iterable[ChatMessage]) -> list[dict[str, Any]]:
+    return [message_payload(message) for message in messages]
+
+
+def known_message(room: ChatRoom, key: str, message_id: int) -> int:
+    """``message_id`` if it is a message of ``room``; UnknownMessage naming ``key`` otherwise."""
+    if not 0 < message_id <= MAX_MESSAGE_ID or not room.messages.filter(pk=message_id).exists():
+        raise UnknownMessage(key, message_id)
+    return message_id
 
 
 def post_message(user: AbstractBaseUser, room_id: object, text: object, request_uuid: str) -> dict[str, Any]:
-    """Store a message and send it to every connection of every member with one group_send; returns its payload."""
+    """Store a message and send it to every connection of every member with one group_send; returns its payload.
+
+    TooFast, and nothing stored or sent, beyond the user's CHAT_RATE_LIMIT; only valid messages are counted.
+    """
     room = member_room(user, room_id)
-    message = ChatMessage.objects.create(room=room, author=user, text=clean_text(text))
+    text = clean_text(text)
+    ratelimit.count_post(user.pk)
+    message = ChatMessage.objects.create(room=room, author=user, text=text)
     payload = message_payload(message)
     event = {"type": groups.MESSAGE_EVENT, "uuid": request_uuid, "room": room.pk.hex, "message": payload}
     try:

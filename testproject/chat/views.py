@@ -12,16 +12,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import services
-from .exceptions import InvalidText, NotAMember, RoomNotFound, ServiceUnavailable
+from .exceptions import InvalidText, NotAMember, RoomNotFound, ServiceUnavailable, TooFast
 
 login = LoginView.as_view(template_name="chat/login.html")
 
 
 def index(request: HttpRequest) -> HttpResponseBase:
-    """``/``: the login form, then the user's rooms, history, live messages and a box to send."""
+    """``/``: the login form, then the user's rooms, history, live messages and a box to send.
+
+    Each room comes with the id of its latest message (0 if none), from where the page catches up after a drop.
+    """
     if not request.user.is_authenticated:
         return login(request)
-    rooms = [{"id": room.pk.hex, "title": room.title} for room in services.rooms_of(request.user)]
+    rooms = services.room_list(request.user)
     return render(request, "chat/chat.html", {"rooms": rooms})
 
 
@@ -49,6 +52,10 @@ def post_message(request: HttpRequest, room: str) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=403)
     except InvalidText as exc:
         return JsonResponse({"error": str(exc)}, status=400)
+    except TooFast as exc:
+        response = JsonResponse({"error": str(exc)}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     except ServiceUnavailable as exc:
         response = JsonResponse({"error": str(exc)}, status=503)
         response["Retry-After"] = "5"

@@ -83,14 +83,24 @@ def test_membership_index_stays_consistent():
     assert not fanout.leave("g1", "a!1")
 
 
-def test_channels_behind_a_topic():
+def test_a_gap_reaches_the_members_of_lost_groups_or_with_the_inbox_every_channel():
     fanout = make_fanout()
     for channel in ("a!1", "a!2"):
         fanout.open_inbox(channel)
     fanout.join("g", "a!2")
-    inbox_topic = NAMES.inbox_topic("a")
-    assert fanout.channels_behind([NAMES.group_topic("g")], inbox_topic) == {"a!2"}
-    assert fanout.channels_behind([inbox_topic], inbox_topic) == {"a!1", "a!2"}
+    fanout.join("h", "a!2")
+    assert fanout.groups_lost(["g"], everyone=False) == {"a!2": ["g"]}
+    assert fanout.groups_lost(["g", "h"], everyone=True) == {"a!1": [], "a!2": ["g", "h"]}
+    assert fanout.groups_lost([], everyone=False) == {}
+
+
+def test_a_group_is_found_by_its_topic_while_it_has_members():
+    fanout = make_fanout()
+    fanout.open_inbox("a!1")
+    fanout.join("g", "a!1")
+    assert fanout.group_of(NAMES.group_topic("g")) == "g" and fanout.has_members("g")
+    fanout.leave("g", "a!1")
+    assert fanout.group_of(NAMES.group_topic("g")) is None and not fanout.has_members("g")
 
 
 def test_direct_message_for_a_channel_of_another_process_is_foreign():

@@ -105,6 +105,7 @@ def test_fanout_status_prints_a_row_per_live_process_and_drops_dead_ones(fanout_
 
     lines = wait_until(table_of_all_three)
     assert lines[0].split() == " ".join(COLUMNS).split()
+    assert all(line.split()[10:12] == ["0", "0"] for line in lines[1:-1])  # REPLAYED, UNRECOVERED
     assert lines[-1].startswith("3 live processes, 6 channels, prefix 'asgi'")
     mine = next(line for line in lines if f" {os.getpid()} " in line)
     assert mine.endswith(f"{backed_up}=3")  # the most backed-up inbox, with its depth

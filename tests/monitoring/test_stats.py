@@ -36,8 +36,10 @@ def test_a_new_layer_reports_zeroes_in_the_documented_shape(make_layer):
     stats = make_layer(**QUIET).stats()
     assert set(stats) == {
         "host", "pid", "prefix", "started_at", "uptime", "loops", "channels", "groups", "members", "backlog",
-        "messages", "inbox_high_water", "top_inboxes", "reconnects", "gaps", "shards", "tracked", "presence",
+        "messages", "inbox_high_water", "top_inboxes", "history", "reconnects", "gaps", "shards", "tracked",
+        "presence",
     }
+    assert stats["history"] == {"groups": 0, "replayed": 0, "unrecovered": 0, "reads": 0}
     assert (stats["host"], stats["pid"], stats["prefix"]) == (socket.gethostname(), os.getpid(), "asgi")
     assert stats["messages"] == {
         "published": 0, "received": 0, "delivered": 0, "dropped": dict.fromkeys(DROP_REASONS, 0),

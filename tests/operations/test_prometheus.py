@@ -52,6 +52,7 @@ async def test_the_collector_exports_every_counter_of_stats(make_layer, redis_ur
     }
     assert dropped == {**dict.fromkeys(DROP_REASONS, 0), "inbox_full": stats["messages"]["dropped"]["inbox_full"]}
     assert got[("channels_fanout_subscriptions", shard)] == 3 and got[("channels_fanout_subscribed", shard)] == 1
+    assert got[("channels_fanout_refused", shard)] == 0
     assert got[("channels_fanout_reconnects_total", shard)] == got[("channels_fanout_gaps_total", shard)] == 0
     publish = sender.stats()["shards"][redis_url]["publish"]
     sent = samples(render(FanoutCollector(lambda: {"chat": sender})))
@@ -119,3 +120,19 @@ def test_the_testproject_serves_metrics_at_slash_metrics(client, settings, redis
     response = client.get("/metrics")
     assert response.status_code == 200
     assert samples(response.content.decode())[("channels_fanout_channels", (("alias", "default"),))] == 0
+
+
+async def test_the_collector_exports_the_history_counters(make_layer):
+    history = {"room": {"size": 10, "ttl": 60}}
+    layer = make_layer(stats_interval=0, history=history)
+    channel = await layer.new_channel()
+    await layer.group_add("room", channel)
+    await layer.group_send("room", {"type": "m"})
+    await receive(layer, channel)
+    await layer.group_history("room")
+    got = samples(render(FanoutCollector(lambda: {"chat": layer})))
+    alias = (("alias", "chat"),)
+    assert got[("channels_fanout_history_groups", alias)] == 1
+    assert got[("channels_fanout_history_reads_total", alias)] == layer.stats()["history"]["reads"] == 2
+    assert got[("channels_fanout_history_replayed_total", alias)] == 0
+    assert got[("channels_fanout_history_unrecovered_total", alias)] == 0

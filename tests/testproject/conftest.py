@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
+from selenium.webdriver.chrome.webdriver import WebDriver
 
 from testproject.asgi import application
 from testproject.chat.models import ApiToken, ChatRoom
 from tests.redis_server import RedisServer
+from tests.testproject import chromium
 from tests.testproject.site import ChatSite
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
@@ -22,12 +26,41 @@ RECEIVE_TIMEOUT = 2.0
 Connect = Callable[..., Awaitable[WebsocketCommunicator]]
 
 
+class CachePool(redis.ConnectionPool):
+    """The cache's connection pools in tests, remembered so that each is disconnected after its test.
+
+    Django's RedisCache never closes its pools; changed settings just drop the cache objects, leaving the
+    sockets to the garbage collector, which ``filterwarnings = error`` rightly reports as unclosed.
+    """
+
+    pools: list[redis.ConnectionPool] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pools.append(self)
+
+
+def use_redis(settings: Any, url: str, **layer_options: Any) -> None:
+    """Point the channel layer and the cache (flood control's counters) at the Redis at ``url``, as REDIS_URL does."""
+    config = {"hosts": [url], **layer_options}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": config}}
+    cache = settings.CACHES["default"]
+    options = {**cache.get("OPTIONS", {}), "pool_class": f"{__name__}.CachePool"}
+    settings.CACHES = {"default": {**cache, "LOCATION": url, "OPTIONS": options}}
+
+
+@pytest.fixture(autouse=True)
+def cache_pools_closed() -> Iterator[None]:
+    """Disconnect the cache's pools after each test (CachePool)."""
+    yield
+    while CachePool.pools:
+        CachePool.pools.pop().disconnect()
+
+
 @pytest.fixture(autouse=True)
 async def chat_layer(redis_url: str, settings: Any) -> AsyncIterator[BaseChannelLayer]:
-    """Every test here runs on the project's FanoutChannelLayer against the private Redis, never on 6379."""
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": {"hosts": [redis_url]}}
-    }
+    """Every test here runs on the project's FanoutChannelLayer and cache on the private Redis, never on 6379."""
+    use_redis(settings, redis_url)
     layer = get_channel_layer()
     yield layer
     await asyncio.wait_for(layer.close(), 5)
@@ -112,3 +145,45 @@ def chat_site(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactor
         yield site
     finally:
         site.stop()
+
+
+@pytest.fixture(scope="session")
+def busy_site(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
+    """Like ``chat_site``, without flood control: for tests that post faster than a person."""
+    site = ChatSite(
+        tmp_path_factory.mktemp("busy_site"),
+        redis_server.url,
+        processes=2,
+        settings="tests.testproject.unlimited_settings",
+    )
+    try:
+        site.start()
+        yield site
+    finally:
+        site.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Callable[[], WebDriver]]:
+    """Start chromium pages (each with a fresh profile); all are quit after the test."""
+    drivers: list[WebDriver] = []
+
+    def launch() -> WebDriver:
+        drivers.append(chromium.launch(tmp_path / f"profile-{len(drivers)}"))
+        return drivers[-1]
+
+    yield launch
+    for driver in drivers:
+        driver.quit()
+
+
+@pytest.fixture
+def demo(chat_site: ChatSite) -> dict[str, str]:
+    """The demo's users and rooms on ``chat_site``: API tokens by user, room ids by title."""
+    return chromium.set_up_demo(chat_site)
+
+
+@pytest.fixture
+def busy_demo(busy_site: ChatSite) -> dict[str, str]:
+    """The demo's users and rooms on ``busy_site``."""
+    return chromium.set_up_demo(busy_site)

@@ -4,8 +4,10 @@ import io
 import re
 
 import pytest
+from django.contrib.auth import get_user
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.http import HttpRequest
 
 from testproject.chat.models import ApiToken, ChatRoom
 
@@ -60,3 +62,13 @@ def test_setup_demo_makes_users_who_can_log_in_and_is_repeatable(client):
     general = ChatRoom.objects.get(title="General")
     assert f"{general.pk.hex}  General (alice, bob, carol)" in first
     assert client.login(username="carol", password="pw")
+
+
+def test_setup_demo_again_keeps_the_passwords_so_open_sessions_survive(client):
+    run("setup_demo", "--password", "pw")
+    assert client.login(username="alice", password="pw")
+    run("setup_demo", "--password", "other")
+    request = HttpRequest()
+    request.session = client.session
+    assert get_user(request).username == "alice"  # get_user ends a session whose password hash changed
+    assert client.login(username="alice", password="pw")

@@ -84,6 +84,7 @@ async def test_the_page_s_session_authenticates_the_connection(connect, alice, r
         "status": "success",
         "room": room.pk.hex,
         "room_messages": [],
+        "has_more": False,
     }
 
 

@@ -142,9 +142,9 @@ async def test_the_members_of_a_room_made_by_create_room_receive_its_messages(co
 
 
 def subscribed_topics(redis_server, group):
-    """Topics Redis has subscribers for whose name ends with ``group`` (the layer names group topics after groups)."""
+    """Topics Redis has subscribers for whose name ends with ``{group}`` (a group topic is ``prefix:group:{name}``)."""
     with redis_server.client() as client:
-        return client.pubsub_channels(f"*{group}")
+        return client.pubsub_channels(f"*{{{group}}}")
 
 
 async def test_leaving_a_room_or_closing_the_connection_releases_the_room_s_subscription(

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from testproject.chat.services import latest_messages
+from testproject.chat.services import page_query
 
 pytestmark = pytest.mark.django_db
 
@@ -16,5 +16,12 @@ def test_the_migrations_match_the_models():
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plan (the tests' default database)")
-def test_the_latest_messages_of_a_room_are_read_through_their_index(room):
-    assert "USING INDEX chat_message_room_latest" in latest_messages(room).explain()
+@pytest.mark.parametrize(
+    ("cursor", "search"),
+    [({}, "(room_id=?)"), ({"before": 5}, "(room_id=? AND id<?)"), ({"since": 5}, "(room_id=? AND id>?)")],
+    ids=["latest", "before", "since"],
+)
+def test_every_page_of_a_room_is_read_through_its_index_without_sorting(room, cursor, search):
+    plan = page_query(room, **cursor).explain()
+    assert f"USING INDEX chat_message_room_order {search}" in plan
+    assert "TEMP B-TREE" not in plan, plan

@@ -18,6 +18,61 @@ def test_each_action_parses_into_its_command(content, command):
     assert protocol.parse_command(content, authenticated=True) == command
 
 
+@pytest.mark.parametrize(
+    ("cursor", "command"),
+    [
+        ({}, SelectRoom("1", "r")),
+        ({"before": 7}, SelectRoom("1", "r", before=7)),
+        ({"since": 7}, SelectRoom("1", "r", since=7)),
+        ({"since": 0}, SelectRoom("1", "r", since=0)),  # an integer: whether it names a message is for the service
+    ],
+)
+def test_select_room_takes_an_optional_before_or_since(cursor, command):
+    assert protocol.parse_command({"uuid": "1", "action": "select_room", "room": "r", **cursor}, True) == command
+
+
+def test_select_room_with_both_before_and_since_is_an_error():
+    with pytest.raises(ProtocolError) as error:
+        protocol.parse_command({"uuid": "1", "action": "select_room", "room": "r", "before": 5, "since": 3}, True)
+    assert error.value.reply() == {
+        "uuid": "1",
+        "action": "select_room",
+        "status": "error",
+        "error_message": "Send 'before' (older messages) or 'since' (newer messages), not both",
+    }
+    assert not error.value.fatal
+
+
+@pytest.mark.parametrize("key", ["before", "since"])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("12", "a string"), (1.5, "1.5"), (3.0, "3.0"), (True, "a boolean"), (None, "null"), ([1], "an array")],
+)
+def test_a_before_or_since_that_is_not_an_integer_is_an_unknown_message(key, value, shown):
+    with pytest.raises(ProtocolError) as error:
+        protocol.parse_command({"uuid": "1", "action": "select_room", "room": "r", key: value}, True)
+    assert str(error.value) == (
+        f"Unknown message: '{key}' must be the integer id of a message of this room, not {shown}"
+    )
+    assert (error.value.uuid, error.value.action, error.value.fatal) == ("1", "select_room", False)
+
+
+def test_select_room_without_room_names_only_the_required_key():
+    with pytest.raises(ProtocolError, match=r"^The action 'select_room' needs the keys 'room'; missing: 'room'$"):
+        protocol.parse_command({"uuid": "1", "action": "select_room", "since": 4}, authenticated=True)
+
+
+def test_a_select_room_reply_carries_its_messages_and_has_more():
+    assert protocol.room_messages("1", "r", [{"id": 4}], has_more=True) == {
+        "uuid": "1",
+        "action": "select_room",
+        "status": "success",
+        "room": "r",
+        "room_messages": [{"id": 4}],
+        "has_more": True,
+    }
+
+
 def test_only_authenticate_parses_before_authentication():
     assert protocol.parse_command({"uuid": "1", "action": "authenticate", "token": "k"}, authenticated=False)
     with pytest.raises(ProtocolError) as error:

@@ -13,7 +13,7 @@ from django.test import Client
 
 from testproject.chat.models import ChatMessage
 from tests.helpers import eventually
-from tests.testproject.conftest import receive
+from tests.testproject.conftest import receive, use_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,8 +23,7 @@ UNAVAILABLE = "The chat is unavailable right now; nothing was changed, try again
 @pytest.fixture(autouse=True)
 async def chat_layer(private_redis, settings):
     """Overrides the shared fixture: this module kills its own Redis, and waits for it at most 0.5 s."""
-    config = {"hosts": [private_redis.url], "command_timeout": 0.5, "reconnect_max_delay": 0.2}
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": config}}
+    use_redis(settings, private_redis.url, command_timeout=0.5, reconnect_max_delay=0.2)
     layer = get_channel_layer()
     yield layer
     await asyncio.wait_for(layer.close(), 5)

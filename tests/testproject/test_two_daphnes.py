@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 import uuid
 from contextlib import AsyncExitStack
@@ -11,9 +12,11 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.redis_server import RedisServer
 from tests.testproject.site import ChatSite, Daphne
 
 TIMEOUT = 5.0
+TOO_FAST = "You are sending messages too fast"
 
 
 async def open_socket(stack: AsyncExitStack, server: Daphne, token: str) -> ClientConnection:
@@ -101,3 +104,60 @@ async def test_a_room_created_by_another_process_reaches_its_members_already_con
             }
         await send_message(alice_on_a, "late-1", room, "Now you are in")
         assert (await next_frame(dave_on_b))["message"]["text"] == "Now you are in"
+
+
+async def test_the_default_flood_limit_holds_in_total_across_both_processes_and_the_api_answers_429(
+    chat_site: ChatSite, redis_server: RedisServer
+):
+    run = uuid.uuid4().hex[:8]
+    alice, bob = f"alice-{run}", f"bob-{run}"
+    tokens = {name: chat_site.manage("issue_token", name) for name in (alice, bob)}
+    room = chat_site.manage("create_room", "Flood", "--member", alice, "--member", bob)
+    a, b = chat_site.servers
+
+    async with AsyncExitStack() as stack:
+        senders = [await open_socket(stack, a, tokens[alice]), await open_socket(stack, b, tokens[alice])]
+        listener = await open_socket(stack, b, tokens[bob])
+        # 15 posts at once, alternating between the processes: the default limit lets 10 of them through.
+        sent: list[list[str]] = [[], []]
+        for n in range(15):
+            sent[n % 2].append(f"flood-{n}")
+            await send_message(senders[n % 2], f"flood-{n}", room, f"message {n}")
+        refused, posted = [], set()
+        for socket, mine in zip(senders, sent, strict=True):
+            answered: set[str] = set()  # each of its own posts: an error here, or a broadcast (to both senders)
+            while answered != set(mine):
+                frame = await next_frame(socket)
+                if frame["status"] == "error":
+                    refused.append(frame["error_message"])
+                    answered.add(frame["uuid"])
+                else:
+                    posted.add(frame["uuid"])
+                    answered |= {frame["uuid"]} & set(mine)
+        assert len(refused) == 5 and all(message.startswith(TOO_FAST) for message in refused), refused
+        assert len(posted) == 10
+
+        # Over HTTP, on either process, the same count: 429 and when to come back.
+        request = urllib.request.Request(
+            f"{a.url}/api/rooms/{room}/messages/",
+            data=json.dumps({"text": "and one over HTTP"}).encode(),
+            headers={"Authorization": f"Token {tokens[alice]}", "Content-Type": "application/json"},
+        )
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, request, timeout=TIMEOUT)
+            raise AssertionError("the API accepted a post over the limit")
+        except urllib.error.HTTPError as response:
+            with response:
+                assert response.code == 429
+                assert 1 <= int(response.headers["Retry-After"]) <= 10
+                assert json.loads(response.read())["error"].startswith(TOO_FAST)
+
+        # Bob saw exactly the 10 posted, then his own marker: nothing refused was broadcast.
+        seen = [(await next_frame(listener))["uuid"] for _ in range(10)]
+        assert set(seen) == posted
+        await send_message(listener, "marker", room, "marker")
+        assert (await next_frame(listener))["uuid"] == "marker"
+
+    # Both processes counted in the one Redis they share (the tests' own, never 6379): 15 frames and 1 request.
+    with redis_server.client() as client:
+        assert b"16" in [client.get(key) for key in client.keys("*chat:rate:*:*")]

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 import pytest
 
 from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
-from tests.helpers import FAST, eventually, flows_again, numsub, pubsub_clients
+from tests.helpers import (
+    FAST,
+    Collector,
+    Numbered,
+    assert_no_silent_hole,
+    eventually,
+    flows_again,
+    numsub,
+    pubsub_clients,
+)
 from tests.redis_sentinel import MASTER_NAME, SentinelGroup
 from tests.redis_server import free_port
 
@@ -74,3 +83,33 @@ async def test_no_sentinel_answering_fails_a_send_promptly_naming_the_master():
         assert time.monotonic() - started < 2
     finally:
         await layer.close()
+
+
+async def test_with_history_a_failover_is_recovered_or_signalled_never_a_silent_hole(sentinels, make_sentinel_layer):
+    history = {"room": {"size": 10_000, "ttl": 60}}
+    receiver, sender = make_sentinel_layer(history=history), make_sentinel_layer(history=history)
+    channel = await receiver.new_channel()
+    await receiver.group_add("room", channel)
+    gaps: list[dict[str, list[str]]] = []
+
+    def on_gap(sender, groups, **kwargs):
+        gaps.append(groups)
+
+    signals.gap.connect(on_gap)
+    numbered, collector = Numbered(sender, "room"), Collector(receiver, channel)
+    try:
+        numbered.start()
+        await eventually(lambda: len(numbered.acknowledged) > 50)
+        sentinels.master.kill()
+        await eventually(lambda: sentinels.current_master() is sentinels.replica, timeout=15, interval=0.1)
+        after = len(numbered.acknowledged)
+        await eventually(lambda: len(numbered.acknowledged) > after + 50, timeout=10)
+        await numbered.stop()
+        received = await collector.until_quiet()
+    finally:
+        await numbered.stop()
+        await collector.until_quiet(0)
+        signals.gap.disconnect(on_gap)
+    assert_no_silent_hole(numbered.acknowledged, received, "room", gaps)
+    assert received[-1]["n"] == numbered.acknowledged[-1]  # and it flows on the promoted replica
+    assert receiver.stats()["history"]["reads"] >= 2  # where it subscribed, and the replay after the failover

@@ -10,7 +10,7 @@ import pytest
 from channels_fanout import FanoutChannelLayer
 from channels_fanout.naming import Names, client_id_of
 from channels_fanout.transport.sharding import shard_of
-from tests.helpers import eventually, numsub, pubsub_clients
+from tests.helpers import eventually, numsub, pubsub_clients, subscriber_outage
 from tests.layer_process import LayerProcess
 from tests.redis_server import RedisServer
 
@@ -137,3 +137,29 @@ async def test_each_process_holds_one_subscriber_connection_per_host_it_needs(pr
             assert len(pubsub_clients(client)) == sum(index in hosts for hosts in needs)
             for group in groups_on(index, 4):
                 assert numsub(client, NAMES.group_topic(group)) == (3 if index == 0 else 2)
+
+
+async def test_a_group_s_history_lives_on_its_topic_s_host_and_recovers_an_outage_there(make_layer, three_hosts):
+    urls = [server.url for server in three_hosts]
+    history = {"room*": {"size": 100, "ttl": 60}}
+    receiver = make_layer(hosts=urls, history=history, heartbeat_interval=0.3, reconnect_max_delay=0.2)
+    sender = make_layer(hosts=urls, history=history)
+    groups = [groups_on(host, 1)[0] for host in range(3)]
+    channel = await receiver.new_channel()
+    for group in groups:
+        await receiver.group_add(group, channel)
+    for host, group in enumerate(groups):
+        await sender.group_send(group, {"type": "m", "group": group, "n": 0})
+        with three_hosts[host].client() as client:
+            assert client.exists(NAMES.group_key("history", group), NAMES.group_key("history-epoch", group)) == 2
+            others = [server for index, server in enumerate(three_hosts) if index != host]
+        for other in others:
+            with other.client() as client:
+                assert not client.exists(NAMES.group_key("history", group))
+    assert sorted([(await asyncio.wait_for(receiver.receive(channel), 2))["group"] for _ in groups]) == sorted(groups)
+    outage_host = host_of(NAMES.group_topic(groups[1]))
+    with three_hosts[outage_host].client() as client, subscriber_outage(client):
+        await sender.group_send(groups[1], {"type": "m", "group": groups[1], "n": 1})
+    assert (await asyncio.wait_for(receiver.receive(channel), 5))["n"] == 1  # replayed from that host's stream
+    assert receiver.stats()["history"]["replayed"] == 1
+    assert [m["n"] for m in (await sender.group_history(groups[1])).messages] == [0, 1]

@@ -21,7 +21,7 @@ async def test_each_kind_of_host_gets_its_hub():
         normalised({"sentinels": [("127.0.0.1", 1)], "master_name": "main"}),
         normalised({"cluster": "redis://127.0.0.1:1"}),
     ]
-    shards = [open_shard(host, on_message=print, on_gap=print, **OPTIONS) for host in hosts]
+    shards = [open_shard(host, on_message=print, on_lost=print, on_gap=print, **OPTIONS) for host in hosts]
     try:
         assert [type(shard) for shard in shards] == [Hub, Hub, ClusterHub]
         assert shards[1].description == "master 'main' of sentinels 127.0.0.1:1"

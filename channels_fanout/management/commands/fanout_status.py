@@ -14,7 +14,7 @@ from channels_fanout.exceptions import ChannelLayerUnavailable
 from channels_fanout.operations.aliases import private_layer
 
 COLUMNS = ("HOST", "PID", "UPTIME", "AGE", "CHANNELS", "GROUPS", "MEMBERS", "TRACKED", "BACKLOG", "DROPPED",
-           "RECONNECTS", "TOP INBOXES")
+           "RECONNECTS", "REPLAYED", "UNRECOVERED", "TOP INBOXES")
 TOP_SHOWN = 3
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
@@ -102,6 +102,7 @@ def _row(report: dict[str, Any]) -> tuple[str, ...]:
         *(str(report.get(key, 0)) for key in ("channels", "groups", "members", "tracked", "backlog")),
         str(dropped),
         str(report.get("reconnects", 0)),
+        *(str(report.get("history", {}).get(key, 0)) for key in ("replayed", "unrecovered")),
         top or "-",
     )
 

@@ -5,7 +5,7 @@ node). Each wanted topic is held by the ``ClusterSubscriber`` of its slot's prim
 has one subscriber connection per primary it needs. A topic moves only on evidence: the server
 pushed ``sunsubscribe`` (its slot left the node), answered MOVED, or the node is unreachable and
 the slot map, read again, names another primary. A router task does the moving; when topics that
-were subscribed are subscribed again, ``on_gap`` hears of the outage.
+were subscribed are subscribed again, ``on_gap`` hears of the outage (``on_lost`` heard of the loss).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from ...config import describe_host
+from ...exceptions import ChannelLayerRefused, ChannelLayerUnavailable
 from .. import keyspace
 from ..confirmations import Confirmations
 from ..references import References
-from ..supervised import CONNECTION_ERRORS, MessageHandler
+from ..refusals import RefusalLog, again, refusal, where
+from ..supervised import CONNECTION_ERRORS, REFUSED_RETRY_FACTOR, MessageHandler
 from .publisher import ClusterPublisher, primary_of
 from .subscriber import ClusterSubscriber
 
@@ -46,6 +48,7 @@ class ClusterHub:
         host: Mapping[str, Any],
         *,
         on_message: MessageHandler,
+        on_lost: Callable[[Collection[bytes]], None],
         on_gap: Callable[[Collection[bytes], float], None],
         heartbeat_interval: float,
         command_timeout: float,
@@ -58,6 +61,7 @@ class ClusterHub:
         self._kwargs = kwargs
         self.description = describe_host(host)
         self._on_message = on_message
+        self._on_lost = on_lost
         self._on_gap = on_gap
         self._heartbeat_interval = heartbeat_interval
         self._command_timeout = command_timeout
@@ -81,6 +85,8 @@ class ClusterHub:
         self._trouble = 0  # such passes in a row, for backoff
         self._troubled_at = 0.0
         self._router: asyncio.Task[None] | None = None
+        self._router_refusal: ChannelLayerRefused | None = None  # the slot map cannot be read: Redis refuses
+        self._refusal_log = RefusalLog(logger, REFUSED_RETRY_FACTOR * reconnect_max_delay)
         self._slot_map_read: asyncio.Task[None] | None = None
         # For stats, as Hub counts them; on a cluster every restore follows a loss, so the two are equal.
         self.reconnects = 0  # subscriptions restored after a lost connection, a moved slot or a failover
@@ -139,6 +145,8 @@ class ClusterHub:
             self._unrouted.add(topic)
             self._route_event.set()
         self._start_router()
+        if self._router_refusal is not None:
+            raise again(self._router_refusal)  # not after the next attempt, seconds away
         await self._confirmed(topic)
 
     def release(self, topic: bytes) -> None:
@@ -161,6 +169,13 @@ class ClusterHub:
     @property
     def topic_count(self) -> int:
         return len(self._wanted)
+
+    @property
+    def refusal(self) -> ChannelLayerRefused | None:
+        """Why the cluster refuses this process now: reading the slot map, or a node's subscriber connection."""
+        if self._router_refusal is not None:
+            return self._router_refusal
+        return next((s.refusal for s in self._subscribers.values() if s.refusal is not None), None)
 
     async def _confirmed(self, topic: bytes) -> None:
         if not self._is_confirmed(topic):
@@ -191,7 +206,7 @@ class ClusterHub:
             self.gaps += 1
             logger.warning(
                 "Resubscribed to %d topics on %s after up to %.2fs without a subscription; "
-                "messages published meanwhile are lost",
+                "messages published meanwhile are lost, but for groups with history",
                 len(recovered), self.description, outage,
             )  # fmt: skip
             self._on_gap(set(recovered), outage)
@@ -214,11 +229,18 @@ class ClusterHub:
         self._stale = True  # the node may have failed over: its slots may have a new primary
         self._trouble_router()
 
+    def on_refused(self, subscriber: ClusterSubscriber, topics: set[bytes], refusal: ChannelLayerRefused) -> None:
+        for topic in topics:
+            if self._holder.get(topic) is subscriber:
+                self._confirmations.fail(topic, refusal)
+
     def _note_lost(self, topics: set[bytes]) -> None:
         now = self._loop.time()
-        for topic in topics:
-            if topic in self._wanted:
-                self._lost.setdefault(topic, now)
+        newly_lost = {topic for topic in topics if topic in self._wanted and topic not in self._lost}
+        for topic in newly_lost:
+            self._lost[topic] = now
+        if newly_lost:
+            self._on_lost(newly_lost)
 
     def _slot_map_stale(self) -> None:
         """A publish found no primary: read the slot map again (a publishing-only hub has no other cue)."""
@@ -255,17 +277,32 @@ class ClusterHub:
                 self._review()
                 self._assign()
             except Exception as exc:  # a bug or an unforeseen reply must not stop routing for good
-                if isinstance(exc, _ERRORS):
+                refused = refusal(exc, where(self.description), "reading the slot map (CLUSTER SLOTS)")
+                if refused is not None:
+                    self._routing_refused(refused)
+                elif isinstance(exc, _ERRORS):
                     logger.warning("Routing topics on %s failed (%s); retrying", self.description, exc)
                 else:
                     logger.exception("Routing topics on %s failed unexpectedly; retrying", self.description)
                 self._stale = self._troubled = True
                 self._route_event.set()
+                if refused is not None:
+                    await asyncio.sleep(REFUSED_RETRY_FACTOR * self._reconnect_max_delay)
                 continue
+            if self._router_refusal is not None:
+                self._router_refusal = None
+                self._refusal_log.accepted(where(self.description))
             for address, subscriber in list(self._subscribers.items()):
                 if not subscriber.topics and not subscriber.connected:
                     del self._subscribers[address]  # a node the process no longer needs, or gone
                     await subscriber.close()
+
+    def _routing_refused(self, refused: ChannelLayerRefused) -> None:
+        """The slot map cannot be read: the callers waiting for unrouted topics get the refusal now."""
+        self._router_refusal = refused
+        self._refusal_log.refused(refused)
+        for topic in self._unrouted:
+            self._confirmations.fail(topic, refused)
 
     async def _read_slot_map(self) -> None:
         # redis-py leaks the connection of a slot-map read cancelled half way: time the read out
@@ -326,7 +363,7 @@ class ClusterHub:
         subscribers, self._subscribers = list(self._subscribers.values()), {}
         for subscriber in subscribers:
             await subscriber.close()
-        self._confirmations.fail_all("the channel layer was closed")
+        self._confirmations.fail_all(ChannelLayerUnavailable("the channel layer was closed"))
         await self.publisher.close()
         # redis-py disconnects nodes dropped from its slot map in background tasks of its own; a
         # close that does not wait for them leaves their sockets open.

@@ -25,9 +25,10 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from ...exceptions import ChannelLayerUnavailable
+from ...exceptions import ChannelLayerRefused, ChannelLayerUnavailable
 from ..latency import Latency
 from ..publisher import Publisher
+from ..refusals import describe_command, refusal
 
 __all__ = ["ClusterPublisher", "primary_of"]
 
@@ -59,7 +60,8 @@ class ClusterPublisher:
             await self._client.initialize()
             address = primary_of(self._client, key)
         except (RedisError, RedisClusterException, OSError) as exc:
-            raise ChannelLayerUnavailable(f"Redis Cluster is unavailable: {exc}") from exc
+            refused = refusal(exc, "Redis Cluster", *describe_command(args))
+            raise refused or ChannelLayerUnavailable(f"Redis Cluster is unavailable: {exc}") from exc
         publisher = self._publishers.get(address)
         if publisher is None:
             publisher = self._publishers[address] = Publisher(self._connection_to(address), address, self._timeout)
@@ -67,6 +69,8 @@ class ClusterPublisher:
             return await publisher.execute(*args)
         except AskError:
             return await self._redirected(*args)
+        except ChannelLayerRefused:
+            raise  # the node answered: its slot map stands
         except (ChannelLayerUnavailable, ClusterDownError) as exc:
             self._on_unreachable()  # the owner may have failed over: look the slot map up again
             if isinstance(exc, ChannelLayerUnavailable):
@@ -100,6 +104,9 @@ class ClusterPublisher:
             reply = await asyncio.wait_for(self._client.execute_command(*args), self._timeout)
         except ResponseError as exc:
             if not isinstance(exc, (ClusterError, AskError, TryAgainError)):
+                refused = refusal(exc, "Redis Cluster", *describe_command(args))
+                if refused is not None:
+                    raise refused from exc
                 raise  # the command's own error, as the fast path returns it
             self._redirected_failed += 1
             self._on_unreachable()

@@ -20,6 +20,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
 from redis.exceptions import MovedError, ResponseError
 
+from ...exceptions import ChannelLayerRefused
+from ..refusals import refusal, refused_command, where
 from ..supervised import SupervisedConnection
 
 __all__ = ["ClusterSubscriber", "Listener"]
@@ -43,6 +45,9 @@ class Listener(Protocol):
 
     def on_down(self, subscriber: ClusterSubscriber, lost: set[bytes]) -> None:
         """The connection failed or was refused; ``lost`` were subscribed on it."""
+
+    def on_refused(self, subscriber: ClusterSubscriber, topics: set[bytes], refusal: ChannelLayerRefused) -> None:
+        """Redis refused subscribing to ``topics`` (an ACL, or the connection's credentials or TLS)."""
 
 
 @dataclass
@@ -95,11 +100,14 @@ class ClusterSubscriber(SupervisedConnection):
         self.topics.add(topic)
         self._mark_dirty(topic)
         self._start_supervisor()
+        if self._connection_refused and self._conn is None and self.refusal is not None:
+            self._listener.on_refused(self, {topic}, self.refusal)  # not after the next attempt, seconds away
 
     def remove(self, topic: bytes) -> None:
         """Stop holding ``topic``; SUNSUBSCRIBE unless the server dropped it already."""
         self.topics.discard(topic)
         self._mark_dirty(topic)
+        self._settle(topic, subscribed=False)
 
     async def close(self) -> None:
         await self._stop_supervisor()
@@ -118,6 +126,9 @@ class ClusterSubscriber(SupervisedConnection):
         self._in_flight.clear()
         self._listener.on_down(self, lost)
 
+    def _fail_waiting(self, refusal: ChannelLayerRefused) -> None:
+        self._listener.on_refused(self, set(self.topics), refusal)
+
     # The three tasks of a connection
 
     async def _read(self, conn: AbstractConnection) -> None:
@@ -126,8 +137,11 @@ class ClusterSubscriber(SupervisedConnection):
                 reply = await conn.read_response(disconnect_on_error=False)
             except ResponseError as exc:
                 self._last_seen = self._loop.time()
-                self._refused(exc)
+                if not self._denied(exc):
+                    self._refused(exc)
                 continue
+            if isinstance(reply, Exception):
+                raise reply  # NOAUTH comes back as a value: the supervisor tells it from an outage
             self._alive()
             kind, topic = reply[0], reply[1]
             if kind == b"smessage":
@@ -156,7 +170,32 @@ class ClusterSubscriber(SupervisedConnection):
             return
         del self._unconfirmed[topic]
         if topic in self.topics and topic in self._sent:
+            self._settle(topic, subscribed=True)
             self._listener.on_confirmed(self, topic)
+
+    def _denied(self, exc: ResponseError) -> bool:
+        """An ACL refusal (NOPERM): a refused SSUBSCRIBE is reported to the listener and tried again later."""
+        named = refused_command(exc)
+        kind = SUNSUBSCRIBE if named == "sunsubscribe" else None if named == "ping" else SSUBSCRIBE
+        command = next((c for c in self._in_flight if c.kind == kind), None)
+        topics = set(command.unanswered) if command is not None else set()
+        first = min(topics, default=b"")
+        attempt = named.upper() if named in ("ping", "sunsubscribe") else f"SSUBSCRIBE {first.decode()!r}"
+        refused = refusal(exc, where(self.address), attempt, first)
+        if refused is None:
+            return False
+        self._alive()  # the connection works: it is the ACL that says no
+        if command is not None:
+            self._in_flight.remove(command)
+        if kind != SSUBSCRIBE or not topics:
+            self._note_refusal(refused)
+            return True
+        for topic in topics:
+            self._sent.discard(topic)
+            self._unconfirmed.pop(topic, None)
+        self._refuse_topics(topics, refused)
+        self._listener.on_refused(self, topics & self.topics, refused)
+        return True
 
     def _refused(self, exc: ResponseError) -> None:
         """An error reply: it answers the oldest command in flight, or for MOVED the oldest of its slot."""

@@ -14,7 +14,7 @@ from redis.crc import key_slot
 from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
 from channels_fanout.naming import Names
 from channels_fanout.transport.cluster import hub as cluster_hub
-from tests.helpers import FAST, eventually, flows_again
+from tests.helpers import FAST, Collector, Numbered, assert_no_silent_hole, eventually, flows_again
 from tests.layer_process import LayerProcess
 from tests.redis_cluster import RedisClusterServers
 from tests.redis_server import RedisServer
@@ -103,9 +103,11 @@ class GapSignals:
 
     def __init__(self) -> None:
         self.calls: list[tuple[object, set[str], float]] = []
+        self.reports: list[tuple[object, dict[str, list[str]]]] = []
 
-    def __call__(self, sender, channels, outage, **kwargs) -> None:
+    def __call__(self, sender, channels, outage, groups, **kwargs) -> None:
         self.calls.append((sender, channels, outage))
+        self.reports.append((sender, groups))
 
     def channels(self) -> set[str]:
         return {channel for _, channels, _ in self.calls for channel in channels}
@@ -294,3 +296,32 @@ async def test_stats_and_the_stats_reports_work_on_a_cluster(cluster, make_clust
     while [report["groups"] for report in await layer.cluster_stats()] != [1]:
         assert time.monotonic() < deadline, "no stats report with the group within 3s"
         await asyncio.sleep(0.05)
+
+
+async def test_with_history_a_primary_failover_is_recovered_or_signalled_never_a_silent_hole(
+    private_cluster, make_cluster_layer, gaps
+):
+    cluster = private_cluster
+    history = {"room*": {"size": 10_000, "ttl": 60}}
+    receiver, sender = make_cluster_layer(cluster, history=history), make_cluster_layer(cluster, history=history)
+    doomed = cluster.primaries()[0]
+    replica = cluster.replica_of(doomed)
+    group = group_on(cluster, doomed)
+    channel = await receiver.new_channel()
+    await receiver.group_add(group, channel)
+    numbered, collector = Numbered(sender, group), Collector(receiver, channel)
+    try:
+        numbered.start()
+        await eventually(lambda: len(numbered.acknowledged) > 50)
+        cluster.kill(doomed)
+        await eventually(lambda: replica in cluster.primaries(), timeout=15, interval=0.1)
+        after = len(numbered.acknowledged)
+        await eventually(lambda: len(numbered.acknowledged) > after + 50, timeout=15)
+        await numbered.stop()
+        received = await collector.until_quiet()
+    finally:
+        await numbered.stop()
+        await collector.until_quiet(0)
+    assert_no_silent_hole(numbered.acknowledged, received, group, [report for _, report in gaps.reports])
+    assert received[-1]["n"] == numbered.acknowledged[-1]  # and it flows on the promoted replica
+    assert receiver.stats()["history"]["reads"] >= 2  # where it subscribed, and the replay after the failover

@@ -11,10 +11,13 @@ ROOMS = {"General": USERS, "Alice and Bob": ["alice", "bob"], "Carol's notes": [
 
 
 class Command(BaseCommand):
-    help = "Create the demo users (with a password to log in with) and rooms; print logins, tokens and room ids."
+    help = (
+        "Create the demo users (a new one gets the password) and rooms; print logins, tokens and room ids. "
+        "Running it again creates nothing twice and changes no password."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--password", default="demo", help='The demo users\' password (default "demo").')
+        parser.add_argument("--password", default="demo", help='The password of the users it creates (default "demo").')
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the demo is served, for the hints.")
 
     def handle(self, *args: Any, password: str, url: str, **options: Any) -> None:
@@ -23,7 +26,8 @@ class Command(BaseCommand):
             rooms = {title: self.demo_room(title, [users[name] for name in names]) for title, names in ROOMS.items()}
             tokens = {name: ApiToken.objects.get_or_create(user=user)[0].key for name, user in users.items()}
         out = self.stdout.write
-        out(f"Open {url}/ and log in as {', '.join(USERS)} with the password {password!r}.")
+        logins = ", ".join(USERS)
+        out(f"Open {url}/ and log in as {logins} with the password {password!r} (set when a user is created).")
         out("\nAPI tokens (the WebSocket 'authenticate' action, or the HTTP API):")
         for name, token in tokens.items():
             out(f"  {name:<6} {token}")
@@ -37,9 +41,12 @@ class Command(BaseCommand):
         )
 
     def demo_user(self, name: str, password: str) -> Any:
-        user, _ = get_user_model().objects.get_or_create(username=name)
-        user.set_password(password)
-        user.save()
+        # Only a new user gets the password: a new hash would end every session of an existing one, since Django
+        # ties a session to the password hash, and the demo runs this command on every start.
+        user, created = get_user_model().objects.get_or_create(username=name)
+        if created:
+            user.set_password(password)
+            user.save()
         return user
 
     def demo_room(self, title: str, members: list[Any]) -> ChatRoom:

@@ -1,169 +1,263 @@
-// The chat page's client: one WebSocket for all the user's rooms, speaking the protocol of chat/protocol.py.
-// The session cookie authenticates the socket. After a drop it reconnects with capped backoff and selects the
-// open room again, which replaces its history: messages sent while offline appear, none twice.
+// The chat page: the user's rooms with unread badges, the open room's messages, and a box to send.
+// Every room has a cursor, the id of the newest message the page knows of in it (from the page's data, history and
+// broadcasts). Each time the socket opens, the page catches up from those cursors with select_room "since": the
+// open room first (shown, or reloaded at its latest page when more than a page was missed), then every other
+// room (counted into its badge). Messages are kept by id, so nothing shows or counts twice.
+
+import { MessageList } from "./messages.js";
+import { ChatSocket, SESSION_ENDED, TRY_AGAIN_LATER } from "./socket.js";
+
+const HISTORY_LENGTH = 20; // services.HISTORY_LENGTH: a page of the latest messages, or of older ones
+const AUTHENTICATION_REQUIRED = "Authentication required before sending any other messages";
+const INVALID_ROOM = "Invalid room id";
+const NEAR_TOP_PX = 60; // this close to the top of the messages, the older page is asked for
 
 const app = document.querySelector(".app");
-const me = app.dataset.username;
 const roomList = document.getElementById("rooms");
 const noRooms = document.getElementById("no-rooms");
 const roomTitle = document.getElementById("room-title");
-const messageList = document.getElementById("messages");
 const composer = document.getElementById("composer");
 const input = document.getElementById("text");
 const sendButton = composer.querySelector("button");
 const statusLine = document.getElementById("status");
 const errorLine = document.getElementById("error");
+const messages = new MessageList(document.getElementById("messages"), app.dataset.username);
 
-const rooms = new Map(JSON.parse(document.getElementById("rooms-data").textContent).map((room) => [room.id, { ...room, unread: 0 }]));
-const shown = new Set(); // ids of the messages on screen, since a broadcast can race the history that has it
-let selected = null;
-let socket = null;
+const rooms = new Map();
+const roomItems = new Map(); // room id -> its <li> in the room list
+JSON.parse(document.getElementById("rooms-data").textContent).forEach(addRoom);
+let selected = null; // id of the open room
+let loaded = false; // the open room's latest page has been shown
+let hasOlder = false; // the open room has messages older than those shown
+let loadingOlder = false;
 let pending = null; // uuid of our message in flight: the input is cleared when its broadcast comes back
-let retryDelay = 500;
-let openedAt = 0; // when the current connection opened; 0 while there is none
-const STABLE_AFTER_MS = 30000;
-const TRY_AGAIN_LATER = 4013; // protocol.TRY_AGAIN_LATER: the server cannot reach Redis
-let counter = 0;
 let errorTimer = null;
 
-// crypto.randomUUID() exists only in secure contexts, and the demo may be opened over plain http.
-const newUuid = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${(counter += 1)}`;
+const socket = new ChatSocket({ onOpen: opened, onFrame: handle, onClose: closed });
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/chat/`);
-  socket.addEventListener("open", () => {
-    openedAt = Date.now();
-    setOnline(true, "Connected");
-    if (selected) send("select_room", { room: selected });
-  });
-  socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    // Only a connection that lasted starts the backoff afresh: one the server turned away (4013: it could not
-    // reach Redis to sign the user in, which it tries for a few seconds) must not, or every page would retry
-    // at once, again and again, until the chat is back.
-    if (openedAt && Date.now() - openedAt >= STABLE_AFTER_MS) retryDelay = 500;
-    openedAt = 0;
-    const state = event.code === TRY_AGAIN_LATER ? "Chat unavailable" : "Offline";
-    setOnline(false, `${state}, reconnecting in ${Math.round(retryDelay / 1000) || 1}s`);
-    setTimeout(connect, retryDelay);
-    retryDelay = Math.min(retryDelay * 2, 10000);
-  });
+function addRoom({ id, title, last }) {
+  rooms.set(id, { id, title, last, unread: new Set() }); // unread: ids, so a message counts once
 }
 
-function send(action, fields) {
-  const uuid = newUuid();
-  socket.send(JSON.stringify({ uuid, action, ...fields }));
-  return uuid;
+function opened() {
+  setOnline(true, "Connected");
+  const open = rooms.get(selected);
+  const others = [...rooms.values()].filter((room) => room !== open);
+  if (open) catchUpOpenRoom(open);
+  others.forEach(countMissed);
 }
 
-function handle(frame) {
-  if (frame.status === "error") {
-    showError(frame.error_message);
-    if (frame.uuid === pending) pending = null;
+function closed(code, retryDelay) {
+  if (code === SESSION_ENDED) {
+    endSession();
     return;
   }
-  switch (frame.action) {
-    case "select_room":
-      if (frame.room === selected) showHistory(frame.room_messages);
-      break;
-    case "new_message":
-      receive(frame);
-      break;
-    case "membership":
-      if (frame.member) rooms.set(frame.room, { id: frame.room, title: frame.title, unread: 0 });
-      else leaveRoom(frame.room);
-      renderRooms();
-      break;
-  }
+  const state = code === TRY_AGAIN_LATER ? "Chat unavailable" : "Offline";
+  setOnline(false, `${state}, reconnecting in ${Math.round(retryDelay / 1000) || 1}s`);
 }
 
-function receive(frame) {
-  if (frame.uuid === pending) {
-    pending = null;
-    input.value = "";
+// Frames that answer no request: broadcasts, membership changes, and errors about our new_message.
+function handle(frame) {
+  if (frame.status === "error") {
+    if (frame.uuid === pending) pending = null;
+    failed(frame);
+    return;
   }
-  if (frame.room === selected) {
-    appendMessage(frame.message);
-  } else if (rooms.has(frame.room)) {
-    rooms.get(frame.room).unread += 1;
+  if (frame.action === "new_message") {
+    if (frame.uuid === pending) {
+      pending = null;
+      input.value = "";
+    }
+    if (rooms.has(frame.room)) deliver(rooms.get(frame.room), [frame.message]);
+  } else if (frame.action === "membership") {
+    if (frame.member) joinRoom(frame.room, frame.title);
+    else leaveRoom(frame.room);
     renderRooms();
   }
 }
 
+// A page whose session ended (logged out, expired, password changed) goes to the login page, which says so.
+function failed(frame) {
+  if (frame.error_message === AUTHENTICATION_REQUIRED) endSession();
+  else showError(frame.error_message);
+}
+
+function endSession() {
+  socket.stop();
+  location.assign("/?session=ended");
+}
+
+// select_room: the reply, or null when there is none to act on (connection lost; session ended; the user was
+// taken out of the room while the page was offline, so that it missed the membership frame).
+async function selectRoomRequest(room, fields) {
+  const reply = await socket.request("select_room", { room: room.id, ...fields });
+  if (reply === null || reply.status === "success") return reply;
+  if (reply.error_message === AUTHENTICATION_REQUIRED) {
+    endSession();
+    return null;
+  }
+  if (reply.error_message === INVALID_ROOM) {
+    if (rooms.get(room.id) === room) leaveRoom(room.id);
+    renderRooms();
+    return null;
+  }
+  return reply;
+}
+
+// Messages of a room, new to the page: shown if it is open, counted into its badge otherwise.
+function deliver(room, list) {
+  for (const message of list) {
+    room.last = Math.max(room.last, message.id);
+    if (room.id === selected) messages.add(message);
+    else room.unread.add(message.id);
+  }
+  if (list.length) renderRooms();
+}
+
+async function catchUpOpenRoom(room) {
+  if (loaded && room.last) {
+    const reply = await selectRoomRequest(room, { since: room.last });
+    if (reply === null) return; // the next connection catches up from the same cursor
+    if (reply.status === "success" && !reply.has_more && reply.room_messages.length <= HISTORY_LENGTH) {
+      deliver(room, reply.room_messages);
+      return;
+    }
+  }
+  // More than a page missed (scrollback reaches the rest), nothing shown yet, or the cursor's message was deleted.
+  if (room.id === selected) loadLatest(room);
+  else countMissed(room);
+}
+
+async function countMissed(room) {
+  for (let since = room.last; since; ) {
+    const reply = await selectRoomRequest(room, { since });
+    if (reply === null) return;
+    if (reply.status === "error") break; // the cursor's message was deleted
+    deliver(room, reply.room_messages);
+    if (!reply.has_more) return;
+    since = reply.room_messages[reply.room_messages.length - 1].id;
+  }
+  countBack(room, room.last);
+}
+
+// Pages back from the latest message until one at or before `after` (0: count them all).
+async function countBack(room, after) {
+  for (let fields = {}; ; ) {
+    const reply = await selectRoomRequest(room, fields);
+    if (reply === null || reply.status === "error") return;
+    const newer = reply.room_messages.filter((message) => message.id > after);
+    deliver(room, newer);
+    if (!reply.has_more || newer.length < reply.room_messages.length) return;
+    fields = { before: reply.room_messages[0].id };
+  }
+}
+
+async function loadLatest(room) {
+  const reply = await selectRoomRequest(room, {});
+  if (reply === null || room.id !== selected) return;
+  if (reply.status === "error") {
+    showError(reply.error_message);
+    return;
+  }
+  reply.room_messages.forEach((message) => (room.last = Math.max(room.last, message.id)));
+  messages.replace(reply.room_messages);
+  loaded = true;
+  olderPage(room, reply.has_more);
+}
+
+async function loadOlder() {
+  const room = rooms.get(selected);
+  loadingOlder = true;
+  const reply = await selectRoomRequest(room, { before: messages.oldest });
+  loadingOlder = false;
+  if (reply === null || room.id !== selected) return;
+  if (reply.status === "error") {
+    showError(reply.error_message);
+    return;
+  }
+  messages.prepend(reply.room_messages);
+  olderPage(room, reply.has_more);
+}
+
+function olderPage(room, more) {
+  hasOlder = more;
+  if (!more) messages.showStart(room.title);
+  else if (messages.unfilled) loadOlder(); // no scrollbar to scroll up with: fill the list first
+}
+
+function wantsOlder() {
+  return hasOlder && !loadingOlder && messages.oldest !== null && messages.element.scrollTop < NEAR_TOP_PX;
+}
+
 function selectRoom(id) {
+  const room = rooms.get(id);
   selected = id;
-  rooms.get(id).unread = 0;
-  roomTitle.textContent = rooms.get(id).title;
-  messageList.replaceChildren();
-  shown.clear();
-  input.placeholder = `Message ${rooms.get(id).title}`;
+  loaded = hasOlder = false;
+  room.unread.clear();
+  roomTitle.textContent = room.title;
+  messages.clear();
+  input.placeholder = `Message ${room.title}`;
   renderRooms();
   updateComposer();
-  if (socket.readyState === WebSocket.OPEN) send("select_room", { room: id });
+  loadLatest(room);
   input.focus();
+}
+
+// A room the user was just added to: its latest message is where its badge starts counting.
+async function joinRoom(id, title) {
+  addRoom({ id, title, last: 0 });
+  const reply = await selectRoomRequest(rooms.get(id), {});
+  if (reply !== null && reply.status === "success" && rooms.has(id)) {
+    reply.room_messages.forEach((message) => (rooms.get(id).last = Math.max(rooms.get(id).last, message.id)));
+  }
 }
 
 function leaveRoom(id) {
   rooms.delete(id);
+  roomItems.delete(id);
   if (selected !== id) return;
   selected = null;
+  loaded = hasOlder = false;
   roomTitle.textContent = "Pick a room";
-  messageList.replaceChildren();
+  messages.clear();
   updateComposer();
 }
 
-function showHistory(messages) {
-  messageList.replaceChildren();
-  shown.clear();
-  messages.forEach(appendMessage);
-}
-
-function appendMessage(message) {
-  if (shown.has(message.id)) return;
-  shown.add(message.id);
-  const item = document.createElement("li");
-  item.classList.toggle("mine", message.user.username === me);
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const author = document.createElement("b");
-  author.textContent = message.user.username;
-  const time = document.createElement("time");
-  const date = new Date(message.timestamp * 1000);
-  time.dateTime = date.toISOString();
-  time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  meta.append(author, time);
-  const text = document.createElement("p");
-  text.textContent = message.text;
-  item.append(meta, text);
-  messageList.append(item);
-  messageList.scrollTop = messageList.scrollHeight;
-}
-
+// Buttons are kept across renders, so a click never lands on one that a badge update has just replaced.
 function renderRooms() {
-  const items = [...rooms.values()]
-    .sort((a, b) => a.title.localeCompare(b.title))
-    .map((room) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.room = room.id;
-      button.setAttribute("aria-current", String(room.id === selected));
-      button.addEventListener("click", () => selectRoom(room.id));
-      const title = document.createElement("span");
-      title.textContent = room.title;
-      button.append(title);
-      if (room.unread > 0) {
-        const badge = document.createElement("span");
-        badge.className = "badge";
-        badge.textContent = String(room.unread);
-        button.append(badge);
-      }
-      const item = document.createElement("li");
-      item.append(button);
-      return item;
-    });
+  const items = [...rooms.values()].sort((a, b) => a.title.localeCompare(b.title)).map(roomItem);
   roomList.replaceChildren(...items);
   noRooms.hidden = rooms.size > 0;
+}
+
+function roomItem(room) {
+  let item = roomItems.get(room.id);
+  if (item === undefined) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.room = room.id;
+    button.addEventListener("click", () => selectRoom(room.id));
+    const title = document.createElement("span");
+    title.textContent = room.title;
+    button.append(title);
+    item = document.createElement("li");
+    item.append(button);
+    roomItems.set(room.id, item);
+  }
+  const button = item.firstElementChild;
+  button.setAttribute("aria-current", String(room.id === selected));
+  let badge = button.querySelector(".badge");
+  if (room.unread.size === 0) {
+    if (badge) badge.remove();
+    return item;
+  }
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "badge";
+    button.append(badge);
+  }
+  badge.textContent = String(room.unread.size);
+  return item;
 }
 
 function setOnline(online, text) {
@@ -173,7 +267,7 @@ function setOnline(online, text) {
 }
 
 function updateComposer() {
-  input.disabled = sendButton.disabled = !(socket.readyState === WebSocket.OPEN && selected);
+  input.disabled = sendButton.disabled = !(socket.isOpen && selected);
 }
 
 function showError(message) {
@@ -183,12 +277,16 @@ function showError(message) {
   errorTimer = setTimeout(() => (errorLine.hidden = true), 5000);
 }
 
+messages.element.addEventListener("scroll", () => {
+  if (wantsOlder()) loadOlder();
+});
+
 composer.addEventListener("submit", (event) => {
   event.preventDefault();
-  if (!selected || !input.value.trim() || socket.readyState !== WebSocket.OPEN) return;
+  if (!selected || !input.value.trim() || !socket.isOpen) return;
   errorLine.hidden = true;
-  pending = send("new_message", { room: selected, text: input.value });
+  pending = socket.send("new_message", { room: selected, text: input.value });
 });
 
 renderRooms();
-connect();
+socket.connect();
