@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ..exceptions import ChannelLayerUnavailable
+from ..exceptions import ChannelLayerRefused, ChannelLayerUnavailable
 from ..naming import Names, client_id_of
 from ..transport.shard import Shard
 from .entries import Metas, decode_list, diff_message
@@ -56,6 +56,7 @@ class Presence:
         self._untracking: dict[asyncio.Task[None], str] = {}  # untracks of dropped channels -> their group
         self._unsent: dict[str, int] = {}  # group -> those untracks not yet queued, still in Redis's count
         self.resyncs = 0  # for stats()
+        self._refused = False  # beats are refused (logged once, until a beat gets through)
 
     # For stats()
 
@@ -250,9 +251,13 @@ class Presence:
                 return
             expected, mark = self._expected(group), self._syncs
             await self._settle(group, await self._store.beat(group), expected, mark)
+            self._refused = False
         except _FAILURES as exc:
-            # The hub already warns about an outage; the next beat tries again.
-            logger.debug("A presence beat for group %r failed: %s", group, exc)
+            if isinstance(exc, ChannelLayerRefused) and not self._refused:
+                self._refused = True
+                logger.error("Presence beats are refused, so the other processes will reap this one's: %s", exc)
+            else:  # the hub already warns about an outage; the next beat tries again
+                logger.debug("A presence beat for group %r failed: %s", group, exc)
 
 
 def _log_death(task: asyncio.Task[None]) -> None:
