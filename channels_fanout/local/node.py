@@ -127,16 +127,16 @@ class Node:
 
     async def group_send(self, group: str, body: bytes) -> None:
         expires_at = time.time() + self._config.expiry
-        policy = self.recovery.policy(group)
-        if policy is None:
+        plan = self.recovery.plan(group)
+        if plan is None:
             topic = self._names.group_topic(group)
             await self.hub_for(topic).publish(topic, envelope.pack(envelope.GROUP, expires_at, body))
         else:
-            await self.recovery.send(group, policy, expires_at, body)
+            await self.recovery.send(plan, expires_at, body)
         self.published += 1
 
     async def group_history(self, group: str, since: Position | None, limit: int) -> GroupHistory:
-        if self.recovery.policy(group) is None:
+        if self.recovery.plan(group) is None:
             raise ValueError(
                 f"Group {group!r} keeps no history: give it a pattern in CONFIG['history'], "
                 "for example {'chat.*': {'size': 100, 'ttl': 300}}"
@@ -153,7 +153,7 @@ class Node:
             return
         topic = self._names.group_topic(group)
         try:
-            if self.recovery.policy(group) is not None:
+            if self.recovery.plan(group) is not None:
                 await self.recovery.start(group)  # before subscribing: from here on, nothing goes missing
             await self.hub_for(topic).subscribe(topic)
         except BaseException:

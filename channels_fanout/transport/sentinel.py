@@ -7,6 +7,7 @@ own sentinel connections, so nothing here outlives a call or belongs to an event
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -41,9 +42,9 @@ class MasterLocator:
         try:
             return await self._ask(sentinel)
         finally:
-            # Not `async with Sentinel(...)`: redis-py 8.0's Sentinel has no aclose(); its clients do.
-            for client in sentinel.sentinels:
-                await client.aclose()
+            # Not `async with Sentinel(...)`: redis-py 8.0's Sentinel has no aclose(); its clients do. Shielded:
+            # a connect timed out (or a layer closed) while asking must still close every sentinel's connections.
+            await asyncio.shield(asyncio.gather(*(client.aclose() for client in sentinel.sentinels)))
 
     async def _ask(self, sentinel: Sentinel) -> tuple[str, int]:
         errors: list[tuple[str, BaseException]] = []
