@@ -65,7 +65,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_fanout.FanoutChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # Presence diffs reach each room's members as chat.presence events (chat.groups.PRESENCE_EVENT). A daphne
+        # killed without a word has its users' offline notices sent by the others within presence_timeout plus a
+        # third of it: 13.3 s at the default 10 s.
+        "CONFIG": {"hosts": [REDIS_URL], "presence_message_type": "chat.presence"},
     }
 }
 # The flood control's counters, on the layer's Redis so every process counts together. Timeouts as the layer's

@@ -10,7 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
-from . import groups, protocol, services
+from . import groups, presence, protocol, services
 from .exceptions import LAYER_ERRORS, ChatError, ServiceUnavailable
 
 
@@ -84,7 +84,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         page = await database_sync_to_async(services.room_messages)(
             self.user, command.room, command.before, command.since
         )
-        await self.send_json(protocol.room_messages(command.uuid, page.room.pk.hex, page.messages, page.has_more))
+        room = page.room.pk.hex
+        online = await presence.online(self.channel_layer, room)
+        await self.send_json(protocol.room_messages(command.uuid, room, page.messages, page.has_more, online))
 
     async def new_message(self, command: protocol.NewMessage) -> None:
         # No direct reply: this connection is in the room's group and gets the broadcast like every other.
@@ -98,24 +100,35 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(protocol.new_message(event["uuid"], event["room"], event["message"]))
 
     async def chat_membership(self, event: dict[str, Any]) -> None:
-        """The user joined or left a room: follow its group from now on, and tell the page."""
+        """The user joined or left a room: follow its group (and be online in it) from now on, and tell the page."""
+        if self.user is None:  # queued here before a sign-in that failed, and left every group
+            return
         if event["member"]:
             await self.join_room(event["room"])
+            await presence.track(self.channel_layer, self.channel_name, self.user, [event["room"]])
         else:
             await self.leave_room(event["room"])
         await self.send_json(protocol.membership(event["room"], event["title"], event["member"]))
+
+    async def chat_presence(self, event: dict[str, Any]) -> None:
+        """Members of a room came online or went offline; dropped if this connection left the room meanwhile."""
+        for room, username, online in presence.changes(event):
+            if room in self.rooms:
+                await self.send_json(protocol.presence(room, username, online))
 
     # Groups
 
     async def sign_in(self, user: AbstractBaseUser) -> None:
         """Join the user's group before reading their rooms, so a membership change in between is not lost.
 
-        All or nothing: if the layer cannot reach Redis, the connection stays signed out and in no group.
+        Then the user is online in every room (README, "Who is online"). All or nothing: if the layer
+        cannot reach Redis, the connection stays signed out, in no group and online nowhere.
         """
         try:
             await self.channel_layer.group_add(groups.user_group(user.pk), self.channel_name)
             for room in await database_sync_to_async(services.rooms_of)(user):
                 await self.join_room(room.pk.hex)
+            await presence.track(self.channel_layer, self.channel_name, user, self.rooms)
         except LAYER_ERRORS as exc:
             with contextlib.suppress(*LAYER_ERRORS):
                 await self.leave_groups(user)
@@ -133,4 +146,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def leave_room(self, room: str) -> None:
         self.rooms.discard(room)
+        # The layer forgets the channel before it asks Redis, and its next beat re-asserts what it tracks when an
+        # untrack failed; so an outage must not keep the connection in the room's group.
+        with contextlib.suppress(*LAYER_ERRORS):
+            await presence.untrack(self.channel_layer, self.channel_name, room)
         await self.channel_layer.group_discard(groups.room_group(room), self.channel_name)

@@ -2,9 +2,11 @@
 
 Client frames are JSON objects with ``uuid`` and ``action``; replies echo both and add ``status`` (``success`` or
 ``error``) and, on error, ``error_message``. The server also pushes, unasked: ``new_message`` (with the sender's
-``uuid``) to every connection of every member of the room, and ``membership`` (``uuid`` null; ``room``, ``title``
-and ``member``) when the user joins or leaves a room. ``select_room`` pages through a room's messages with
-``before`` (scrollback) or ``since`` (catching up), and says in ``has_more`` whether the page left any out.
+``uuid``) to every connection of every member of the room, ``membership`` (``uuid`` null; ``room``, ``title``
+and ``member``) when the user joins or leaves a room, and ``presence`` (``uuid`` null; ``room``, ``user`` and
+``online``) to every connection of every member when one of them comes online or goes offline in the room.
+``select_room`` pages through a room's messages with ``before`` (scrollback) or ``since`` (catching up), says in
+``has_more`` whether the page left any out, and lists in ``online`` who is online in the room.
 """
 
 from __future__ import annotations
@@ -135,9 +137,15 @@ def error(uuid: Any, action: Any, message: str) -> dict[str, Any]:
     return {"uuid": uuid, "action": action, "status": "error", "error_message": message}
 
 
-def room_messages(uuid: str, room: str, messages: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    """The reply to ``select_room``: ``has_more`` says whether the page left out messages in its direction."""
-    return success(uuid, SelectRoom.action, room=room, room_messages=messages, has_more=has_more)
+def room_messages(
+    uuid: str, room: str, messages: list[dict[str, Any]], has_more: bool, online: list[str] | None = None
+) -> dict[str, Any]:
+    """The reply to ``select_room``: ``has_more`` says whether the page left out messages in its direction.
+
+    ``online``: the usernames online in the room, sorted; left out when the channel layer has no presence.
+    """
+    fields = {} if online is None else {"online": online}
+    return success(uuid, SelectRoom.action, room=room, room_messages=messages, has_more=has_more, **fields)
 
 
 def new_message(uuid: str, room: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +154,11 @@ def new_message(uuid: str, room: str, message: dict[str, Any]) -> dict[str, Any]
 
 def membership(room: str, title: str, member: bool) -> dict[str, Any]:
     return success(None, "membership", room=room, title=title, member=member)
+
+
+def presence(room: str, username: str, online: bool) -> dict[str, Any]:
+    """``username`` came online (their first connection signed in) or went offline (their last closed) in ``room``."""
+    return success(None, "presence", room=room, user={"username": username}, online=online)
 
 
 def quoted(names: Any) -> str:

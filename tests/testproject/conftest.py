@@ -41,8 +41,11 @@ class CachePool(redis.ConnectionPool):
 
 
 def use_redis(settings: Any, url: str, **layer_options: Any) -> None:
-    """Point the channel layer and the cache (flood control's counters) at the Redis at ``url``, as REDIS_URL does."""
-    config = {"hosts": [url], **layer_options}
+    """Point the channel layer and the cache (flood control's counters) at the Redis at ``url``, as REDIS_URL does.
+
+    The project's other layer options (presence_message_type) stay, unless ``layer_options`` changes them.
+    """
+    config = {**settings.CHANNEL_LAYERS["default"]["CONFIG"], "hosts": [url], **layer_options}
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_fanout.FanoutChannelLayer", "CONFIG": config}}
     cache = settings.CACHES["default"]
     options = {**cache.get("OPTIONS", {}), "pool_class": f"{__name__}.CachePool"}
@@ -133,6 +136,14 @@ async def connect() -> AsyncIterator[Connect]:
 
 
 async def receive(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    """The next frame but presence pushes, which come whenever a member signs in or out (test_presence.py's)."""
+    while True:
+        frame = await receive_any(communicator)
+        if frame.get("action") != "presence":
+            return frame
+
+
+async def receive_any(communicator: WebsocketCommunicator) -> dict[str, Any]:
     return await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
 
 

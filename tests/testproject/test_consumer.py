@@ -85,6 +85,7 @@ async def test_the_page_s_session_authenticates_the_connection(connect, alice, r
         "room": room.pk.hex,
         "room_messages": [],
         "has_more": False,
+        "online": ["alice"],  # signed in by the session: online in her rooms
     }
 
 

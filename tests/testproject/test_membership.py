@@ -14,7 +14,7 @@ from django.test import Client
 from testproject.chat import groups
 from testproject.chat.models import ChatRoom
 from tests.helpers import eventually
-from tests.testproject.conftest import receive
+from tests.testproject.conftest import receive, receive_any
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,6 +107,37 @@ async def test_a_membership_change_that_rolls_back_is_not_announced(chat_layer, 
     await broadcast(chat_layer, room, "members only")
     await broadcast(chat_layer, lobby, "marker")
     assert (await receive(carol_page))["uuid"] == "marker"
+
+
+def presence(room, username, online):
+    return {
+        "uuid": None,
+        "action": "presence",
+        "status": "success",
+        "room": room.pk.hex,
+        "user": {"username": username},
+        "online": online,
+    }
+
+
+async def test_a_user_added_to_a_room_comes_online_in_it_and_goes_offline_when_removed(connect, alice, carol, room):
+    alice_page = await connect(alice)
+    assert await receive_any(alice_page) == presence(room, "alice", True)  # her own sign-in
+    carol_page = await connect(carol)  # in no room yet
+
+    await database_sync_to_async(room.members.add)(carol)
+    assert await receive_any(carol_page) == membership(room, True)
+    assert await receive_any(carol_page) == presence(room, "carol", True)
+    assert await receive_any(alice_page) == presence(room, "carol", True)
+    await alice_page.send_json_to({"uuid": "s1", "action": "select_room", "room": room.pk.hex})
+    assert (await receive_any(alice_page))["online"] == ["alice", "carol"]
+
+    await database_sync_to_async(room.members.remove)(carol)
+    assert await receive_any(carol_page) == membership(room, False)
+    assert await receive_any(alice_page) == presence(room, "carol", False)
+    assert await carol_page.receive_nothing(timeout=0.3)  # no longer a member: not told about the room
+    await alice_page.send_json_to({"uuid": "s2", "action": "select_room", "room": room.pk.hex})
+    assert (await receive_any(alice_page))["online"] == ["alice"]
 
 
 async def test_members_edited_in_the_admin_take_effect_live(connect, alice, bob, carol, room):

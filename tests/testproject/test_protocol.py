@@ -73,6 +73,24 @@ def test_a_select_room_reply_carries_its_messages_and_has_more():
     }
 
 
+def test_a_select_room_reply_lists_who_is_online_when_the_layer_knows():
+    reply = protocol.room_messages("1", "r", [], has_more=False, online=["alice", "bob"])
+    assert reply["online"] == ["alice", "bob"]
+    assert "online" not in protocol.room_messages("1", "r", [], has_more=False, online=None)
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_a_presence_push_has_exactly_the_documented_shape(online):
+    assert protocol.presence("r", "alice", online) == {
+        "uuid": None,
+        "action": "presence",
+        "status": "success",
+        "room": "r",
+        "user": {"username": "alice"},
+        "online": online,
+    }
+
+
 def test_only_authenticate_parses_before_authentication():
     assert protocol.parse_command({"uuid": "1", "action": "authenticate", "token": "k"}, authenticated=False)
     with pytest.raises(ProtocolError) as error:

@@ -86,6 +86,20 @@ async def test_authenticating_while_redis_is_down_is_refused_and_can_be_retried(
     assert (await receive(listener))["message"]["text"] == "hello"
 
 
+async def test_select_room_while_redis_is_down_is_refused_since_nobody_can_say_who_is_online(
+    connect, alice, room, private_redis
+):
+    page = await connect(alice)
+    private_redis.kill()
+    await page.send_json_to({"uuid": "s1", "action": "select_room", "room": room.pk.hex})
+    assert await receive(page) == {
+        "uuid": "s1",
+        "action": "select_room",
+        "status": "error",
+        "error_message": UNAVAILABLE,
+    }
+
+
 async def test_a_session_connection_opened_while_redis_is_down_is_closed_to_be_retried(connect, alice, private_redis):
     client = Client()
     await database_sync_to_async(client.force_login)(alice)

@@ -28,7 +28,11 @@ async def open_socket(stack: AsyncExitStack, server: Daphne, token: str) -> Clie
 
 
 async def next_frame(socket: ClientConnection) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+    """The next frame but presence pushes, which come whenever a member signs in or out (test_presence.py's)."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+        if frame.get("action") != "presence":
+            return frame
 
 
 async def send_message(socket: ClientConnection, request_uuid: str, room: str, text: str) -> None:
