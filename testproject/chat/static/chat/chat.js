@@ -3,6 +3,8 @@
 // broadcasts). Each time the socket opens, the page catches up from those cursors with select_room "since": the
 // open room first (shown, or reloaded at its latest page when more than a page was missed), then every other
 // room (counted into its badge). Messages are kept by id, so nothing shows or counts twice.
+// Who is online in each room comes with every select_room reply and changes with each presence frame after it;
+// the open room's list is shown beside its title, and its comings and goings as short notices among its messages.
 
 import { MessageList } from "./messages.js";
 import { ChatSocket, SESSION_ENDED, TRY_AGAIN_LATER } from "./socket.js";
@@ -16,12 +18,14 @@ const app = document.querySelector(".app");
 const roomList = document.getElementById("rooms");
 const noRooms = document.getElementById("no-rooms");
 const roomTitle = document.getElementById("room-title");
+const onlineList = document.getElementById("online");
 const composer = document.getElementById("composer");
 const input = document.getElementById("text");
 const sendButton = composer.querySelector("button");
 const statusLine = document.getElementById("status");
 const errorLine = document.getElementById("error");
-const messages = new MessageList(document.getElementById("messages"), app.dataset.username);
+const me = app.dataset.username;
+const messages = new MessageList(document.getElementById("messages"), me);
 
 const rooms = new Map();
 const roomItems = new Map(); // room id -> its <li> in the room list
@@ -36,7 +40,8 @@ let errorTimer = null;
 const socket = new ChatSocket({ onOpen: opened, onFrame: handle, onClose: closed });
 
 function addRoom({ id, title, last }) {
-  rooms.set(id, { id, title, last, unread: new Set() }); // unread: ids, so a message counts once
+  // unread: ids, so a message counts once; online: usernames, as the server last said
+  rooms.set(id, { id, title, last, unread: new Set(), online: new Set() });
 }
 
 function opened() {
@@ -52,11 +57,13 @@ function closed(code, retryDelay) {
     endSession();
     return;
   }
+  rooms.forEach((room) => room.online.clear()); // unknown until the next connection's select_room replies
+  renderPresence();
   const state = code === TRY_AGAIN_LATER ? "Chat unavailable" : "Offline";
   setOnline(false, `${state}, reconnecting in ${Math.round(retryDelay / 1000) || 1}s`);
 }
 
-// Frames that answer no request: broadcasts, membership changes, and errors about our new_message.
+// Frames that answer no request: broadcasts, membership and presence changes, and errors about our new_message.
 function handle(frame) {
   if (frame.status === "error") {
     if (frame.uuid === pending) pending = null;
@@ -73,7 +80,20 @@ function handle(frame) {
     if (frame.member) joinRoom(frame.room, frame.title);
     else leaveRoom(frame.room);
     renderRooms();
+  } else if (frame.action === "presence") {
+    presenceChanged(frame);
   }
+}
+
+// A member of a room came online (their first connection) or went offline (their last).
+function presenceChanged({ room: id, user: { username }, online }) {
+  const room = rooms.get(id);
+  if (room === undefined) return;
+  if (online) room.online.add(username);
+  else room.online.delete(username);
+  if (id !== selected) return;
+  renderPresence();
+  if (username !== me) messages.notice(`${username} ${online ? "came online" : "went offline"}`);
 }
 
 // A page whose session ended (logged out, expired, password changed) goes to the login page, which says so.
@@ -91,7 +111,13 @@ function endSession() {
 // taken out of the room while the page was offline, so that it missed the membership frame).
 async function selectRoomRequest(room, fields) {
   const reply = await socket.request("select_room", { room: room.id, ...fields });
-  if (reply === null || reply.status === "success") return reply;
+  if (reply === null) return null;
+  if (reply.status === "success") {
+    // Presence frames sent after this reply come after it: they change this list, never an older one.
+    if (reply.online) room.online = new Set(reply.online);
+    if (room.id === selected) renderPresence();
+    return reply;
+  }
   if (reply.error_message === AUTHENTICATION_REQUIRED) {
     endSession();
     return null;
@@ -195,6 +221,7 @@ function selectRoom(id) {
   loaded = hasOlder = false;
   room.unread.clear();
   roomTitle.textContent = room.title;
+  renderPresence();
   messages.clear();
   input.placeholder = `Message ${room.title}`;
   renderRooms();
@@ -219,6 +246,7 @@ function leaveRoom(id) {
   selected = null;
   loaded = hasOlder = false;
   roomTitle.textContent = "Pick a room";
+  renderPresence();
   messages.clear();
   updateComposer();
 }
@@ -258,6 +286,18 @@ function roomItem(room) {
   }
   badge.textContent = String(room.unread.size);
   return item;
+}
+
+function renderPresence() {
+  const room = rooms.get(selected);
+  const names = room ? [...room.online].sort() : [];
+  onlineList.replaceChildren(
+    ...names.map((name) => {
+      const item = document.createElement("li");
+      item.textContent = name;
+      return item;
+    }),
+  );
 }
 
 function setOnline(online, text) {

@@ -42,7 +42,9 @@ export class MessageList {
     if (this.ids.has(message.id)) return;
     const follow = this.#atBottom();
     let next = null;
-    for (let item = this.element.lastElementChild; item && Number(item.dataset.id) > message.id; item = item.previousElementSibling) {
+    for (let item = this.element.lastElementChild; item; item = item.previousElementSibling) {
+      if (item.dataset.id === undefined) continue; // a notice stays where it was said; messages go by id
+      if (Number(item.dataset.id) < message.id) break;
       next = item;
     }
     this.element.insertBefore(this.#item(message), next);
@@ -53,6 +55,16 @@ export class MessageList {
   prepend(messages) {
     const items = messages.filter((message) => !this.ids.has(message.id)).map((message) => this.#item(message));
     this.#insertAbove(this.#fragment(items));
+  }
+
+  // A short line that is not a message (someone came online or went offline), below what is shown now.
+  notice(text) {
+    const follow = this.#atBottom();
+    const item = document.createElement("li");
+    item.className = "presence";
+    item.textContent = text;
+    this.element.append(item);
+    if (follow) this.element.scrollTop = this.element.scrollHeight;
   }
 
   // The marker above the room's first message: there is nothing older to load.
