@@ -69,7 +69,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Client actions
 
     async def authenticate(self, command: protocol.Authenticate) -> None:
-        user = await database_sync_to_async(services.user_for_token)(command.token)
+        user = await database_sync_to_async(services.token_owner)(command.token)
         if user is None:
             await self.send_json(protocol.error(command.uuid, command.action, protocol.INVALID_TOKEN))
             return

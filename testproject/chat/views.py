@@ -33,7 +33,7 @@ def index(request: HttpRequest) -> HttpResponseBase:
 def post_message(request: HttpRequest, room: str) -> JsonResponse:
     """``POST /api/rooms/<room>/messages/``, ``Authorization: Token <key>``, ``{"text"}``: 201 and the message."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    user = services.user_for_token(key.strip()) if scheme.lower() == "token" else None
+    user = services.token_owner(key.strip()) if scheme.lower() == "token" else None
     if user is None:
         response = JsonResponse({"error": "Send a valid API token: 'Authorization: Token <key>'"}, status=401)
         response["WWW-Authenticate"] = "Token"
