@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max, QuerySet
 
-from . import groups, ratelimit, tokens
+from . import groups, guessing, ratelimit, tokens
 from .exceptions import LAYER_ERRORS, InvalidText, NotAMember, RoomNotFound, ServiceUnavailable, UnknownMessage
 from .models import ApiToken, ChatMessage, ChatRoom
 from .serializers import message_payload
@@ -35,6 +35,15 @@ class Page:
     room: ChatRoom
     messages: list[dict[str, Any]]
     has_more: bool
+
+
+def user_for_token(key: object, address: str) -> AbstractBaseUser | None:
+    """The active user owning the API token ``key``, or None; TooManyFailures once ``address`` failed too often."""
+    attempt = guessing.attempt(address)
+    user = token_owner(key)
+    if user is not None:
+        guessing.succeeded(attempt)
+    return user
 
 
 def token_owner(key: object) -> AbstractBaseUser | None:

@@ -83,11 +83,15 @@ def test_no_token_issued_by_the_commands_is_in_the_database():
 )
 def test_a_wrong_or_malformed_token_finds_no_one(alice, wrong):
     token = alice.api_token
-    wrong = {
-        "SAME_SELECTOR": token[:12] + "0" * 64,
-        "UPPERCASE": token.upper(),
-        "SPACE": token + " ",
-    }.get(wrong, wrong) if isinstance(wrong, str) else wrong
+    wrong = (
+        {
+            "SAME_SELECTOR": token[:12] + "0" * 64,
+            "UPPERCASE": token.upper(),
+            "SPACE": token + " ",
+        }.get(wrong, wrong)
+        if isinstance(wrong, str)
+        else wrong
+    )
     assert services.token_owner(wrong) is None
 
 
