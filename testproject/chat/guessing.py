@@ -52,13 +52,16 @@ def attempt(address: str) -> ratelimit.Count | None:
     """Count an attempt from ``address`` before its token is checked; TooManyFailures beyond the limit.
 
     Counted first, and taken back by ``succeeded`` if the token is right: then attempts racing on many
-    connections and processes can never check more wrong tokens than the limit.
+    connections and processes can never check more wrong tokens than the limit. A refused attempt checked no
+    token and is taken back too, so the count is the failures (and the attempts being checked): right tokens
+    refused in a burst do not keep the address locked out.
     """
     limit = configured_limit()
     if limit is None:
         return None
     counted = ratelimit.count(f"chat:token-failures:{address}", limit.seconds)
     if counted is not None and counted.count > limit.failures:
+        ratelimit.uncount(counted)
         raise TooManyFailures(limit.failures, limit.seconds, counted.retry_after)
     return counted
 
