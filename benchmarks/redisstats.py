@@ -30,6 +30,8 @@ class Snapshot:
     connections_received: int
     clients: int  # CLIENT LIST entries, the runner's own connection included
     used_memory: int
+    net_input: int  # bytes Redis read from clients (total_net_input_bytes), the snapshots' own included
+    net_output: int  # bytes it wrote to them
 
     def __sub__(self, before: Snapshot) -> RedisDelta:
         names = set(self.commands) | set(before.commands)
@@ -43,6 +45,8 @@ class Snapshot:
             connections_opened=self.connections_received - before.connections_received,
             clients=self.clients - before.clients,
             memory=self.used_memory - before.used_memory,
+            net_input=self.net_input - before.net_input,
+            net_output=self.net_output - before.net_output,
         )
 
 
@@ -55,6 +59,8 @@ class RedisDelta:
     connections_opened: int
     clients: int
     memory: int
+    net_input: int
+    net_output: int
 
     @property
     def total_commands(self) -> int:
@@ -70,6 +76,8 @@ class RedisDelta:
             "connections_opened": self.connections_opened,
             "clients": self.clients,
             "memory": self.memory,
+            "net_input": self.net_input,
+            "net_output": self.net_output,
         }
 
 
@@ -89,6 +97,8 @@ def snapshot(client: redis.Redis) -> Snapshot:
         connections_received=int(info["total_connections_received"]),
         clients=len(client.client_list()),
         used_memory=int(info["used_memory"]),
+        net_input=int(info["total_net_input_bytes"]),
+        net_output=int(info["total_net_output_bytes"]),
     )
 
 

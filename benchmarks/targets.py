@@ -1,4 +1,4 @@
-"""Issue 6's and issue 13's targets for channels_fanout, checked against the medians of one run of the suite.
+"""Issues 6, 13 and 17's targets for channels_fanout, checked against the medians of one run of the suite.
 
 A target whose scenario or reference backend was not run is "n/a"; one that was run and fell short
 is "missed" with the numbers, never left out.
@@ -18,7 +18,7 @@ HISTORY = "fanout-history"
 def check(results: dict[str, Any]) -> list[dict[str, str]]:
     found: list[dict[str, str]] = []
     if SUBJECT in results["backends"]:
-        found += _layer_targets(results)
+        found += _layer_targets(results) + _presence_targets(results)
     if HISTORY in results["backends"]:
         found += _history_targets(results)
     return found
@@ -63,6 +63,14 @@ def _history_targets(results: dict[str, Any]) -> list[dict[str, str]]:
             _all_runs(results, "recovery", metric, f"no message {what} with history", lambda t: t == 0, HISTORY)
         )
     return found
+
+
+def _presence_targets(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue 17: a list of 10,000 (the large group of a full run) under 50 ms, and always complete."""
+    return [
+        _value(results, "presence", "list_large_p99_ms", "list of the large group under 50 ms", lambda v: v < 50),
+        _all_runs(results, "presence", "listed_wrong", "every presence_list complete", lambda total: total == 0),
+    ]
 
 
 def _about(expected: float) -> Callable[[float], bool]:

@@ -60,6 +60,8 @@ class LayerConfig:
     gap_message_type: str | None = None
     stats_interval: float = 10
     history: Histories = ()
+    presence_timeout: float = 10
+    presence_message_type: str | None = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> LayerConfig:
@@ -119,7 +121,19 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     gap = values.get("gap_message_type")
     if gap is not None and (not isinstance(gap, str) or not gap):
         raise TypeError(f"CONFIG option 'gap_message_type' must be a message type string or None, not {gap!r}")
+    _presence(values)
     return values
+
+
+def _presence(values: dict[str, Any]) -> None:
+    """``presence_timeout`` and ``presence_message_type``, checked in place."""
+    if "presence_timeout" in values:
+        values["presence_timeout"] = _number("presence_timeout", values["presence_timeout"], allow_zero=False)
+    presence_type = values.get("presence_message_type")
+    if presence_type is not None and (not isinstance(presence_type, str) or not presence_type):
+        raise TypeError(
+            f"CONFIG option 'presence_message_type' must be a message type string or None, not {presence_type!r}"
+        )
 
 
 def _hosts(hosts: Any) -> tuple[Mapping[str, Any], ...]:

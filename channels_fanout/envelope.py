@@ -7,6 +7,8 @@
     [FLUSH, sender_client_id]              drop all inboxes and memberships (control topic)
     [HISTORY, expires_at, body, epoch, id] a message for every local member of a group with history,
                                            at its position (epoch, stream entry id) in the group's stream
+    [PRESENCE, group, joins, leaves]       keys that joined or left the group's presence (group topic),
+                                           built by a Lua script: lists of entries, JSON [key, meta]
 
 A HISTORY frame is made in two parts: the sender packs its head (array header and the first three
 fields, ``history_head``), which the group's stream stores as is, and the Redis script that adds it to
@@ -21,10 +23,13 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["FLUSH", "GROUP", "HISTORY", "JOIN", "LEAVE", "MESSAGE", "history_head", "pack", "unpack", "with_position"]
+__all__ = [
+    "FLUSH", "GROUP", "HISTORY", "JOIN", "LEAVE", "MESSAGE", "PRESENCE",
+    "history_head", "pack", "unpack", "with_position",
+]  # fmt: skip
 
-MESSAGE, GROUP, JOIN, LEAVE, FLUSH, HISTORY = 1, 2, 3, 4, 5, 6
-_ARITY = {MESSAGE: 4, GROUP: 3, JOIN: 3, LEAVE: 3, FLUSH: 2, HISTORY: 5}
+MESSAGE, GROUP, JOIN, LEAVE, FLUSH, HISTORY, PRESENCE = 1, 2, 3, 4, 5, 6, 7
+_ARITY = {MESSAGE: 4, GROUP: 3, JOIN: 3, LEAVE: 3, FLUSH: 2, HISTORY: 5, PRESENCE: 4}
 _HISTORY_HEADER = b"\x95"  # a msgpack array of five elements
 
 
@@ -34,8 +39,7 @@ def pack(*fields: Any) -> bytes:
 
 def history_head(expires_at: float, body: bytes) -> bytes:
     """The first three fields of a HISTORY frame, under the header of all five."""
-    fields = (msgpack.packb(field, use_bin_type=True) for field in (HISTORY, expires_at, body))
-    return _HISTORY_HEADER + b"".join(fields)
+    return _HISTORY_HEADER + msgpack.packb((HISTORY, expires_at, body), use_bin_type=True)[1:]  # type: ignore[no-any-return]
 
 
 def with_position(head: bytes, epoch: str, entry_id: str) -> bytes:

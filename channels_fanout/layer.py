@@ -18,6 +18,7 @@ from .local.recovery import GroupHistory
 from .monitoring.reports import Reporter, read_reports
 from .monitoring.stats import LayerStats
 from .naming import Names, is_specific
+from .presence.entries import Metas, encode_entry
 from .serializers import Serializer
 
 __all__ = ["FanoutChannelLayer"]
@@ -35,7 +36,7 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     Takes the CONFIG options of ``LayerConfig`` as keyword arguments (the README lists them).
     """
 
-    extensions = ["groups", "flush", "history"]
+    extensions = ["groups", "flush", "history", "presence"]
 
     def __init__(self, **options: Any) -> None:
         config = LayerConfig.from_options(options)
@@ -119,6 +120,27 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise ValueError(f"group_history() limit must be an integer from 1 to {MAX_HISTORY_READ}, not {limit!r}")
         position = None if since is None else Position.parse(since)
         return await self._on_node(Node.group_history, group, position, limit)
+
+    # Presence extension (README, "Presence")
+
+    async def presence_track(self, group: str, channel: str, key: str, meta: dict[str, Any] | None = None) -> None:
+        """Track ``channel`` (made by new_channel() on this loop) in ``group``'s presence under ``key``, with ``meta``.
+
+        Tracking it again replaces its key and meta. The channel is untracked by itself when its
+        consumer goes away (its inbox is dropped) and when this loop's layer closes.
+        """
+        self._require_member(group, channel)
+        await self._on_node(Node.presence_track, group, channel, encode_entry(key, meta))
+
+    async def presence_untrack(self, group: str, channel: str) -> None:
+        """Stop tracking ``channel`` in ``group``; nothing happens if it is not tracked."""
+        self._require_member(group, channel)
+        await self._on_node(_untrack, group, channel)
+
+    async def presence_list(self, group: str) -> Metas:
+        """Every key tracked in ``group`` by any process, with the metas of its channels: one round trip."""
+        self.require_valid_group_name(group)
+        return await self._on_node(_list, group)
 
     # Flush extension
 
@@ -206,3 +228,11 @@ class FanoutChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
 async def _read_reports(node: Node, pattern: str) -> list[dict[str, Any]]:
     return await read_reports(node.hubs, pattern)
+
+
+async def _untrack(node: Node, group: str, channel: str) -> None:
+    await node.presence.untrack(group, channel)
+
+
+async def _list(node: Node, group: str) -> Metas:
+    return await node.presence.read(group)

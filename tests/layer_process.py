@@ -1,9 +1,11 @@
 """A separate OS process holding one FanoutChannelLayer, driven by JSON lines on stdin; ``LayerProcess`` drives it.
 
 Commands: {"join": group, "count": n}, {"leave": group}, {"work": channel}, {"report": true},
-{"tally": n}, {"pid": true}. Every command is answered by one JSON line on stdout. Layer options come
-as JSON in argv[2]. ``tally`` checks what each group's members received against messages
-``{"n": 0 .. n-1}`` sent in order, without shipping every message back.
+{"tally": n}, {"pid": true}; presence: {"track": group, "key": key, "meta": {...}, "count": n} (new
+channels that join the group and are tracked), {"untrack": group, "channel": channel}, {"list": group},
+{"stats": true}. Every command is answered by one JSON line on stdout. Layer options come as JSON in
+argv[2]. ``tally`` checks what each group's members received against messages ``{"n": 0 .. n-1}`` sent
+in order, without shipping every message back.
 """
 
 from __future__ import annotations
@@ -78,6 +80,20 @@ async def main(url: str, options: dict[str, Any]) -> None:
         elif "leave" in command:
             for channel in members.pop(command["leave"]):
                 await layer.group_discard(command["leave"], channel)
+        elif "track" in command:
+            reply = []
+            for _ in range(command.get("count", 1)):
+                channel = await layer.new_channel()
+                await layer.group_add(command["track"], channel)
+                await layer.presence_track(command["track"], channel, command["key"], command.get("meta"))
+                tasks.append(asyncio.create_task(collect(channel)))
+                reply.append(channel)
+        elif "untrack" in command:
+            await layer.presence_untrack(command["untrack"], command["channel"])
+        elif "list" in command:
+            reply = await layer.presence_list(command["list"])
+        elif "stats" in command:
+            reply = layer.stats()
         elif "work" in command:
             tasks.append(asyncio.create_task(collect(command["work"])))
         elif "report" in command:

@@ -12,6 +12,7 @@ def test_defaults_match_channels_redis():
     assert (config.prefix, config.expiry, config.group_expiry, config.capacity) == ("asgi", 60, 86400, 100)
     assert config.serializer_format == "msgpack"
     assert config.max_message_size == 1024 * 1024
+    assert (config.presence_timeout, config.presence_message_type) == (10, None)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +49,10 @@ def test_hosts_accept_urls_pairs_and_redis_py_kwargs(hosts, expected):
         ({"gap_message_type": 3}, TypeError, "gap_message_type"),
         ({"stats_interval": "10s"}, TypeError, "stats_interval"),
         ({"stats_interval": -1}, ValueError, "stats_interval"),
+        ({"presence_timeout": "10s"}, TypeError, "presence_timeout"),
+        ({"presence_timeout": 0}, ValueError, "presence_timeout"),
+        ({"presence_message_type": 3}, TypeError, "presence_message_type"),
+        ({"presence_message_type": ""}, TypeError, "presence_message_type"),
         ({"random_prefix_length": 12}, TypeError, "random_prefix_length"),
         ({"on_disconnect": print}, TypeError, "on_disconnect"),
         ({"capactiy": 10}, TypeError, "capactiy"),

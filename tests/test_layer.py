@@ -359,4 +359,4 @@ def test_layer_is_constructed_from_channels_settings(settings, redis_url):
     layer = channel_layers["default"]
     assert isinstance(layer, FanoutChannelLayer)
     assert layer.capacity == 7
-    assert layer.extensions == ["groups", "flush", "history"]
+    assert layer.extensions == ["groups", "flush", "history", "presence"]

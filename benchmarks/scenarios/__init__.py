@@ -8,6 +8,7 @@ from .fanout import FANOUT_ONE_GROUP, FANOUT_RATE, FANOUT_SATURATED, FANOUT_SERI
 from .history import HISTORY_COST
 from .memory import MEMORY
 from .p2p import P2P
+from .presence import PRESENCE
 from .publish import PUBLISH
 from .recovery import RECOVERY
 from .websocket import WEBSOCKET
@@ -16,6 +17,6 @@ __all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
 
 _IN_ORDER = (
     FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET,
-    HISTORY_COST, RECOVERY,
+    HISTORY_COST, RECOVERY, PRESENCE,
 )  # fmt: skip
 SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in _IN_ORDER}

@@ -9,7 +9,9 @@ from typing import Any
 from ..backends import REFERENCES, Backend
 from ..harness import Run
 
-__all__ = ["Metric", "Outcome", "Scenario", "every_layer", "redis_layers", "redis_layers_and_history"]
+__all__ = [
+    "Metric", "Outcome", "Scenario", "every_layer", "presence_layers", "redis_layers", "redis_layers_and_history"
+]
 
 # A run's result: "metrics" (name -> number or None) and "details" (anything JSON can hold).
 Outcome = dict[str, Any]
@@ -24,6 +26,11 @@ def redis_layers(backend: Backend) -> bool:
 def redis_layers_and_history(backend: Backend) -> bool:
     """The layers on Redis and channels_fanout with history: for scenarios about history."""
     return not backend.in_memory
+
+
+def presence_layers(backend: Backend) -> bool:
+    """channels_fanout as it comes: the layer with the presence extension, for the presence scenario."""
+    return backend.fanout and not backend.history
 
 
 def every_layer(backend: Backend) -> bool:

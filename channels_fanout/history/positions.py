@@ -8,18 +8,19 @@ given to a stream when it is created, can: a position from another epoch is neve
 from __future__ import annotations
 
 import re
-import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
-__all__ = ["Position", "new_epoch", "next_id"]
+__all__ = ["Position", "next_id"]
 
 _ID = re.compile(r"(\d+)-(\d+)")
 _EPOCH = re.compile(r"[0-9a-f]{1,32}")
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a message is in a group's history; ``str(position)`` is what clients keep and hand back."""
+class Position(NamedTuple):
+    """Where a message is in a group's history; ``str(position)`` is what clients keep and hand back.
+
+    A tuple: one is made for every message of a group with history that a process receives.
+    """
 
     epoch: str
     id: str
@@ -38,11 +39,6 @@ class Position:
             f"{text!r} is not a history position: positions look like 'epoch:ms-seq', as delivered "
             "in messages' 'history_position'"
         )
-
-
-def new_epoch() -> str:
-    """A name for a stream that is about to be created."""
-    return secrets.token_hex(6)
 
 
 def next_id(entry_id: str) -> str:

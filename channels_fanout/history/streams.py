@@ -2,7 +2,7 @@
 
 Keys (``Names.group_key``): ``prefix:history:{group}``, a stream whose entries hold the HISTORY
 frame head under field ``f``; ``prefix:history-epoch:{group}``, ``"<epoch>|<id of its first
-entry>"``. Both expire ``ttl`` seconds after the last message. The epoch is named when the
+entry>|<id of its newest>"``. Both expire ``ttl`` seconds after the last message. The epoch is named when the
 stream is created, so a stream lost and created again (a restart without persistence, flush,
 eviction, expiry) is a new epoch; if only the epoch key is gone, the stream is dropped with it.
 
@@ -16,37 +16,47 @@ from typing import Any
 
 from ..transport.scripts import Script
 from ..transport.shard import Shard
-from .positions import Position, new_epoch, next_id
+from .positions import Position, next_id
 
-__all__ = ["StreamRead", "append", "read"]
+__all__ = ["Limits", "StreamRead", "append", "limits", "read"]
 
 # Add to the stream, trim it, refresh both TTLs and publish the frame with its position: one atomic step,
 # so every subscriber sees a message only once it is in the history, with the position it has there.
-# The sender names the last message it added to this epoch (ARGV[7], ARGV[8]): if that is gone, and not
-# trimmed away at the front, Redis lost acknowledged messages (a failover to a replica without the tail,
-# an AOF that lost its last second), and the history starts a new epoch rather than hide the hole.
-_APPEND = Script("""
-local function before(a, b)
-  local am, as = string.match(a, '(%d+)-(%d+)')
-  local bm, bs = string.match(b, '(%d+)-(%d+)')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am < bm or (am == bm and as < bs)
-end
+# The sender names the last message it added to this group (ARGV[3], "epoch:id"): unless that is the newest
+# one (the common case, checked without a lookup), it must still be in the stream or trimmed away at the
+# front; if it is gone, Redis lost acknowledged messages (a failover to a replica without the tail, an AOF
+# that lost its last second), and the history starts a new epoch rather than hide the hole. A new epoch is
+# named after the key and its first entry's id, so a stream created again never gets an old name.
+# Redis 5 and 6 need effects replication for writes after XADD's generated id; on 7 it is the only mode.
+_APPEND = """
+redis.replicate_commands()
 local meta = redis.call('GET', KEYS[2])
-if meta and ARGV[7] ~= '' and string.sub(meta, 1, #ARGV[7] + 1) == ARGV[7] .. '|'
-   and #redis.call('XRANGE', KEYS[1], ARGV[8], ARGV[8]) == 0 then
-  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-  if not oldest or not before(ARGV[8], oldest[1]) then meta = false end
+local epoch, first, newest
+if meta then epoch, first, newest = string.match(meta, '^([^|]*)|([^|]*)|(.*)$') end
+if meta and ARGV[3] ~= '' and ARGV[3] ~= epoch .. ':' .. newest then
+  local last_epoch, last = string.match(ARGV[3], '^([^:]*):(.*)$')
+  if last_epoch == epoch and #redis.call('XRANGE', KEYS[1], last, last) == 0 then
+    local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+    if not oldest then
+      meta = false
+    else
+      local lm, ls = string.match(last, '^(%d+)-(%d+)$')
+      local om, os = string.match(oldest[1], '^(%d+)-(%d+)$')
+      lm, ls, om, os = tonumber(lm), tonumber(ls), tonumber(om), tonumber(os)
+      if not (lm < om or (lm == om and ls < os)) then meta = false end
+    end
+  end
 end
 if not meta then redis.call('DEL', KEYS[1]) end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'f', ARGV[1])
-if not meta then meta = ARGV[4] .. '|' .. id end
-redis.call('SET', KEYS[2], meta, 'PX', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local epoch = string.sub(meta, 1, string.find(meta, '|', 1, true) - 1)
-redis.call(ARGV[5], ARGV[6], ARGV[1] .. cmsgpack.pack(epoch, id))
-return {epoch, id}
-""")
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], '*', 'f', ARGV[1])
+if not meta then epoch, first = string.sub(redis.sha1hex(KEYS[1] .. id), 1, 12), id end
+redis.call('SET', KEYS[2], epoch .. '|' .. first .. '|' .. id, 'PX', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH_COMMAND', ARGV[2], ARGV[1] .. cmsgpack.pack(epoch, id))
+return epoch .. ':' .. id
+"""
+#: The append script per publish command: PUBLISH, or SPUBLISH on a cluster.
+_APPENDS = {command: Script(_APPEND.replace("PUBLISH_COMMAND", command)) for command in ("PUBLISH", "SPUBLISH")}
 
 # The newest position, and the entries after an anchor (or the newest ones): covered (1) only when the
 # anchor is of this epoch and still in the stream, so nothing after it can be missing (or, without an
@@ -54,8 +64,7 @@ return {epoch, id}
 _READ = Script("""
 local meta = redis.call('GET', KEYS[2])
 if not meta then return {false, false, 0, {}} end
-local sep = string.find(meta, '|', 1, true)
-local epoch, first = string.sub(meta, 1, sep - 1), string.sub(meta, sep + 1)
+local epoch, first = string.match(meta, '^([^|]*)|([^|]*)')
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local last = top and top[1] or false
 local count = tonumber(ARGV[4])
@@ -72,6 +81,14 @@ return {epoch, last, 1, redis.call('XRANGE', KEYS[1], ARGV[3], '+', 'COUNT', cou
 """)
 
 
+#: A history policy as the append script takes it: (size, ttl in milliseconds), encoded.
+Limits = tuple[bytes, bytes]
+
+
+def limits(size: int, ttl: float) -> Limits:
+    return str(size).encode(), str(max(1, round(ttl * 1000))).encode()
+
+
 @dataclass(frozen=True)
 class StreamRead:
     """What one read of a group's history found."""
@@ -85,16 +102,15 @@ class StreamRead:
 
 
 async def append(
-    shard: Shard, keys: tuple[str, str], topic: bytes, head: bytes, size: int, ttl: float, last: Position | None
-) -> Position:
+    shard: Shard, keys: tuple[bytes, bytes], topic: bytes, head: bytes, last: bytes, limits: Limits
+) -> bytes:
     """Add a HISTORY frame head to the stream and publish the whole frame on ``topic``; returns its position.
 
-    ``last`` is the position of the last message this process added to the group, if it knows one.
+    ``last`` is the position (``b"epoch:id"``, as returned) of the last message this process added to the
+    group, or ``b""``. Arguments go as bytes: this runs once per ``group_send``.
     """
-    sent = ("", "") if last is None else (last.epoch, last.id)
-    args = (head, size, max(1, round(ttl * 1000)), new_epoch(), shard.publish_command, topic, *sent)
-    epoch, entry_id = await _APPEND.run(shard.publisher, keys, args)
-    return Position(_text(epoch), _text(entry_id))
+    script = _APPENDS[shard.publish_command]
+    return bytes(await script.run(shard.publisher, keys, (head, topic, last, *limits)))
 
 
 async def read(shard: Shard, keys: tuple[str, str], since: Position | None, count: int) -> StreamRead:

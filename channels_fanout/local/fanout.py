@@ -201,6 +201,13 @@ class Fanout:
         message[POSITION_KEY] = position
         self._fan_out(group, message, expires_at)
 
+    def deliver_to_members(self, topic: bytes, message: dict[str, Any], expires_at: float) -> None:
+        """Put a message made in this process (a presence event) into every local member of the topic's group."""
+        self.received += 1
+        group = self._group_of_topic.get(topic)
+        if group is not None:
+            self._fan_out(group, message, expires_at)
+
     def _fan_out(self, group: str, message: dict[str, Any], expires_at: float) -> None:
         first, crowded = True, False
         for channel in self._members[group]:

@@ -14,10 +14,12 @@ from .. import envelope
 from ..config import LayerConfig
 from ..history.positions import Position
 from ..naming import Names, client_id_of, is_specific
+from ..presence.tracker import Presence
 from ..serializers import Serializer
 from ..transport.shard import Shard, open_shard
 from ..transport.sharding import shard_of
 from .fanout import Fanout
+from .gaps import GapCallback, Gaps
 from .reactor_shutdown import on_reactor_shutdown
 from .recovery import GroupHistory, Recovery
 from .worker_channels import WorkerChannels
@@ -26,8 +28,6 @@ __all__ = ["Node"]
 
 logger = logging.getLogger(__name__)
 
-#: Channel -> the groups whose messages it may have lost (none if only direct sends may be lost), outage seconds.
-GapCallback = Callable[[dict[str, list[str]], float], None]
 
 
 class Node:
@@ -52,10 +52,10 @@ class Node:
         self._config = config
         self._serializer = serializer
         self._names = names
-        self._on_gap_callback = on_gap
         self._on_closed = on_closed
         self.fanout = Fanout(names, serializer, capacity_of, self.client_id)
-        self.recovery = Recovery(config, names, serializer, self.fanout, self.hub_for, self._history_lost)
+        self.gaps = Gaps(config, self.fanout, self.inbox_topic, on_gap)
+        self.recovery = Recovery(config, names, serializer, self.fanout, self.hub_for, self.gaps.history_lost)
         self.hubs = [
             open_shard(
                 host,
@@ -69,6 +69,9 @@ class Node:
             for host in config.hosts
         ]
         self.worker_channels = WorkerChannels(names, self.fanout, self.hub_for, capacity_of, config.expiry)
+        self.presence = Presence(
+            names, self.client_id, self.hub_for, config.presence_timeout, config.presence_message_type
+        )
         self._receiving = False
         self._subscribing: asyncio.Task[None] | None = None
         self._janitor: asyncio.Task[None] | None = None
@@ -123,16 +126,16 @@ class Node:
 
     async def group_send(self, group: str, body: bytes) -> None:
         expires_at = time.time() + self._config.expiry
-        policy = self.recovery.policy(group)
-        if policy is None:
+        plan = self.recovery.plan(group)
+        if plan is None:
             topic = self._names.group_topic(group)
             await self.hub_for(topic).publish(topic, envelope.pack(envelope.GROUP, expires_at, body))
         else:
-            await self.recovery.send(group, policy, expires_at, body)
+            await self.recovery.send(plan, expires_at, body)
         self.published += 1
 
     async def group_history(self, group: str, since: Position | None, limit: int) -> GroupHistory:
-        if self.recovery.policy(group) is None:
+        if self.recovery.plan(group) is None:
             raise ValueError(
                 f"Group {group!r} keeps no history: give it a pattern in CONFIG['history'], "
                 "for example {'chat.*': {'size': 100, 'ttl': 300}}"
@@ -149,7 +152,7 @@ class Node:
             return
         topic = self._names.group_topic(group)
         try:
-            if self.recovery.policy(group) is not None:
+            if self.recovery.plan(group) is not None:
                 await self.recovery.start(group)  # before subscribing: from here on, nothing goes missing
             await self.hub_for(topic).subscribe(topic)
         except BaseException:
@@ -162,6 +165,12 @@ class Node:
             await self._forward(envelope.LEAVE, group, channel)
             return
         self._leave(group, channel)
+
+    async def presence_track(self, group: str, channel: str, entry: bytes) -> None:
+        """Track a channel of this loop; its inbox opens, so that its consumer going away untracks it."""
+        await self.presence.track(group, channel, entry)
+        if self.presence.tracks(channel):
+            self.fanout.open_inbox(channel)
 
     async def flush(self) -> None:
         for hub in self.hubs:
@@ -184,6 +193,7 @@ class Node:
             if task is not current:
                 task.cancel()
         await asyncio.gather(*(task for task in tasks if task is not current), return_exceptions=True)
+        await self.presence.close()  # before the hubs: it takes this loop's entries off Redis
         await self.worker_channels.close()
         await self.recovery.close()
         for hub in self.hubs:
@@ -228,7 +238,8 @@ class Node:
             await asyncio.sleep(period)
             cutoff = time.monotonic() - grace
             for channel, inbox in list(self.fanout.inboxes.items()):
-                if not inbox.receivers and (inbox.idle_since < cutoff or self.fanout.holds_nothing(channel)):
+                holds_nothing = self.fanout.holds_nothing(channel) and not self.presence.tracks(channel)
+                if not inbox.receivers and (inbox.idle_since < cutoff or holds_nothing):
                     self._drop(channel)
             for group, channel in self.fanout.memberships_older_than(group_expiry):
                 self._leave(group, channel)
@@ -248,6 +259,7 @@ class Node:
             self._release(group)
 
     def _drop(self, channel: str) -> None:
+        self.presence.forget(channel)
         _, groups = self.fanout.close_inbox(channel)
         for group in groups:
             self._release(group)
@@ -262,6 +274,7 @@ class Node:
 
     def _clear(self) -> None:
         """Flush: every membership left, every inbox emptied; inboxes with a waiting receiver stay open."""
+        self.presence.clear()
         for group, channel in self.fanout.memberships():
             self._leave(group, channel)
         for channel, inbox in list(self.fanout.inboxes.items()):
@@ -294,37 +307,21 @@ class Node:
                 self._leave(group, channel)
             else:
                 self._spawn(self.group_add(group, channel), "A forwarded group change")
+        elif kind == envelope.PRESENCE:
+            self._on_presence(topic, control)
+
+    def _on_presence(self, topic: bytes, frame: list[Any]) -> None:
+        try:
+            message = self.presence.event(frame)
+        except (ValueError, TypeError) as exc:
+            self.fanout.note_undecodable(topic, exc)
+            return
+        if message is not None:
+            self.fanout.deliver_to_members(topic, message, time.time() + self._config.expiry)
 
     def _on_gap(self, topics: Collection[bytes], outage: float) -> None:
         self.recovery.resubscribed(group for topic in topics if (group := self.fanout.group_of(topic)) is not None)
-        self._spawn(self._recover(set(topics), outage), "Replaying a lost subscription's history")
-
-    async def _recover(self, topics: set[bytes], outage: float) -> None:
-        """Replay what groups with history missed; signal the gap to channels of the others, and of uncovered ones."""
-        groups = {group for topic in topics if (group := self.fanout.group_of(topic)) is not None}
-        replayed = {group for group in groups if self.recovery.covers(group)}
-
-        def signal(uncovered: set[str]) -> None:
-            self._signal_gap((groups - replayed) | uncovered, outage, everyone=self.inbox_topic in topics)
-
-        await self.recovery.replay(replayed, signal)
-
-    def _history_lost(self, groups: set[str]) -> None:
-        """Redis lost history while this process stayed subscribed (a failover that dropped its tail)."""
-        self._signal_gap(groups, 0.0, everyone=False)
-
-    def _signal_gap(self, groups: set[str], outage: float, *, everyone: bool) -> None:
-        lost = self.fanout.groups_lost(groups, everyone=everyone)
-        report = {channel: sorted(channel_groups) for channel, channel_groups in lost.items()}
-        if not report:
-            return
-        gap_type = self._config.gap_message_type
-        if gap_type is not None:
-            expires_at = time.time() + self._config.expiry
-            for channel, channel_groups in report.items():
-                message = {"type": gap_type, "outage": outage, "groups": channel_groups}
-                self.fanout.inboxes[channel].put_or_drop(message, expires_at)
-        self._on_gap_callback(report, outage)
+        self._spawn(self.gaps.recover(set(topics), outage, self.recovery), "Replaying a lost subscription's history")
 
     def _spawn(self, coroutine: Any, what: str) -> None:
         task = self.loop.create_task(coroutine)

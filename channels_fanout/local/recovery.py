@@ -31,9 +31,20 @@ __all__ = ["GroupHistory", "Recovery"]
 
 logger = logging.getLogger(__name__)
 
-_POLICY_CACHE = 10_000  # group names remembered with their policy (a dict lookup instead of the patterns)
+_PLAN_CACHE = 10_000  # group names remembered with their plan (a dict lookup instead of the patterns)
 
 Live = tuple[float, bytes]  # expires_at, body
+
+
+@dataclass(frozen=True)
+class HistoryPlan:
+    """How a group with history is sent: its policy, and the script's arguments that never change, encoded once."""
+
+    group: str
+    policy: HistoryPolicy
+    topic: bytes
+    keys: tuple[bytes, bytes]  # the stream, the epoch key
+    limits: streams.Limits
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,8 @@ class Recovery:
         self._fanout = fanout
         self._hub_for = hub_for
         self._signal_gap = signal_gap
-        self._policies: dict[str, HistoryPolicy | None] = {}
-        self._sent: dict[str, Position] = {}  # group -> the position of the last message sent from here
+        self._plans: dict[str, HistoryPlan | None] = {}
+        self._sent: dict[str, bytes] = {}  # group -> the position of the last message sent from here
         self._cursors: dict[str, Cursor[Live]] = {}  # groups with history and local members
         self._starting: dict[str, asyncio.Task[None]] = {}
         self._replaying = asyncio.Lock()
@@ -75,25 +86,33 @@ class Recovery:
         self.unrecovered = 0  # replays that could not cover a gap (trimmed, expired, new epoch, unreadable)
         self.reads = 0  # reads of a group's stream: positions when subscribing, replays, group_history
 
-    def policy(self, group: str) -> HistoryPolicy | None:
+    def plan(self, group: str) -> HistoryPlan | None:
+        """How ``group`` is sent if it keeps history; None if it does not (the common case, decided at once)."""
         if not self._config.history:
             return None
         try:
-            return self._policies[group]
+            return self._plans[group]
         except KeyError:
-            if len(self._policies) >= _POLICY_CACHE:
-                self._policies.clear()
-            policy = self._policies[group] = self._config.history_for(group)
-            return policy
+            if len(self._plans) >= _PLAN_CACHE:
+                self._plans.clear()
+            plan = self._plans[group] = self._make_plan(group)
+            return plan
+
+    def _make_plan(self, group: str) -> HistoryPlan | None:
+        policy = self._config.history_for(group)
+        if policy is None:
+            return None
+        stream, epoch = self._keys(group)
+        limits = streams.limits(policy.size, policy.ttl)
+        return HistoryPlan(group, policy, self._names.group_topic(group), (stream.encode(), epoch.encode()), limits)
 
     # Sending and receiving
 
-    async def send(self, group: str, policy: HistoryPolicy, expires_at: float, body: bytes) -> None:
-        topic = self._names.group_topic(group)
+    async def send(self, plan: HistoryPlan, expires_at: float, body: bytes) -> None:
         head = envelope.history_head(expires_at, body)
-        last = self._sent.get(group)
-        sent = await streams.append(self._hub_for(topic), self._keys(group), topic, head, policy.size, policy.ttl, last)
-        if len(self._sent) >= _POLICY_CACHE and group not in self._sent:
+        group, shard = plan.group, self._hub_for(plan.topic)
+        sent = await streams.append(shard, plan.keys, plan.topic, head, self._sent.get(group, b""), plan.limits)
+        if len(self._sent) >= _PLAN_CACHE and group not in self._sent:
             self._sent.clear()  # forgetting only costs the check that Redis kept what this process sent last
         self._sent[group] = sent
 
@@ -121,8 +140,8 @@ class Recovery:
         """
         if cursor.replay_owed or cursor.position is None or cursor.position.epoch == position.epoch:
             return False
-        policy = self.policy(group)
-        return policy is not None and time.monotonic() - cursor.moved_at < policy.ttl
+        plan = self.plan(group)
+        return plan is not None and time.monotonic() - cursor.moved_at < plan.policy.ttl
 
     # Members come and go
 
@@ -189,9 +208,9 @@ class Recovery:
                 await self._deliver_missed(group, cursor, read)
 
     async def _read_missed(self, group: str, cursor: Cursor[Live]) -> streams.StreamRead | None:
-        policy = self.policy(group)
+        plan = self.plan(group)
         try:
-            return await self._read(group, cursor.reading(), policy.size if policy else 0)
+            return await self._read(group, cursor.reading(), plan.policy.size if plan else 0)
         except Exception as exc:  # whatever it is, the held messages must go out and the gap be signalled
             log = logger.warning if isinstance(exc, ChannelLayerUnavailable) else logger.exception
             log("Could not read the history of group %r to replay what it missed: %s", group, exc)

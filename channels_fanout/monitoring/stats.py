@@ -97,6 +97,35 @@ class _HistoryTotals:
         return {"groups": self.groups, "replayed": self.replayed, "unrecovered": self.unrecovered, "reads": self.reads}
 
 
+class _PresenceCounters(Protocol):
+    """What a node's presence counts (``presence.tracker.Presence``)."""
+
+    @property
+    def scripts(self) -> int: ...
+
+    @property
+    def reaped(self) -> int: ...
+
+    resyncs: int
+
+
+class _PresenceTotals:
+    """Presence counters summed over event loops."""
+
+    __slots__ = ("scripts", "reaped", "resyncs")
+
+    def __init__(self) -> None:
+        self.scripts = self.reaped = self.resyncs = 0
+
+    def add(self, other: _PresenceCounters | _PresenceTotals) -> None:
+        self.scripts += other.scripts
+        self.reaped += other.reaped
+        self.resyncs += other.resyncs
+
+    def as_dict(self) -> dict[str, int]:
+        return {"scripts": self.scripts, "reaped": self.reaped, "resyncs": self.resyncs}
+
+
 class LayerStats:
     """Counters of one layer in this process: its nodes' (live and closed) and the layer's own."""
 
@@ -110,6 +139,7 @@ class LayerStats:
         # Counters of closed nodes.
         self._published = self._received = self._expired = self._undecodable = 0
         self._history = _HistoryTotals()
+        self._presence = _PresenceTotals()
         self._inboxes = InboxTotals()
         self._shards: dict[str, _ShardTotals] = {}
 
@@ -121,6 +151,7 @@ class LayerStats:
         self._undecodable += node.fanout.undecodable
         self._history.add(node.recovery)
         self._inboxes.add(node.fanout.closed)
+        self._presence.add(node.presence)
         for inbox in list(node.fanout.inboxes.values()):
             self._inboxes.add(inbox)
         for hub in node.hubs:
@@ -139,10 +170,14 @@ class LayerStats:
         for name, retired in self._shards.items():
             shards[name] = _ShardTotals()
             shards[name].add_counters(retired)
-        channels = groups = members = backlog = 0
+        channels = groups = members = backlog = tracked = 0
+        presence = _PresenceTotals()
+        presence.add(self._presence)
         deepest: list[tuple[str, Inbox]] = []
         for node in nodes:
             fanout = node.fanout
+            presence.add(node.presence)
+            tracked += node.presence.tracked_count
             published += node.published
             received += fanout.received
             expired += fanout.expired
@@ -176,6 +211,7 @@ class LayerStats:
             "groups": groups,
             "members": members,
             "backlog": backlog,
+            "tracked": tracked,
             "messages": {
                 "published": published,
                 "received": received,
@@ -192,6 +228,7 @@ class LayerStats:
             "inbox_high_water": inboxes.high_water,
             "top_inboxes": [_describe(channel, inbox) for channel, inbox in _deepest(deepest)],
             "history": history.as_dict(),
+            "presence": presence.as_dict(),
             "reconnects": sum(shard.reconnects for shard in shards.values()),
             "gaps": sum(shard.gaps for shard in shards.values()),
             "shards": {name: shard.as_dict() for name, shard in shards.items()},

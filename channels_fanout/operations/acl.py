@@ -24,14 +24,21 @@ SENTINEL = "-@all +sentinel|masters"
 #: What each feature adds. Scripts run by EVALSHA, with EVAL when the server does not have them yet,
 #: and Redis checks the commands inside them too: worker channels' push (LLEN, RPUSH, PEXPIRE),
 #: history's append (GET, XRANGE, DEL, XADD, SET, PEXPIRE, and the publish) and read (GET,
-#: XREVRANGE, XRANGE). Flush also publishes on the control topic. Presence: not landed yet.
+#: XREVRANGE, XRANGE). Flush also publishes on the control topic. Presence: its scripts (TIME and the
+#: hash, set and sorted-set commands of its entries, deadlines and processes, and the publish of its
+#: events), and HVALS beside the script of a list.
 FEATURES = {
     "worker_channels": ("+evalsha", "+eval", "+llen", "+rpush", "+pexpire", "+blpop"),
     "flush": ("+scan", "+unlink"),
     "stats": ("+set", "+scan", "+get", "+pttl"),
     "history": ("+evalsha", "+eval", "+get", "+xrange", "+del", "+xadd", "+set", "+pexpire", "+xrevrange"),
+    "presence": (
+        "+evalsha", "+eval", "+time", "+hget", "+hset", "+hdel", "+hexists", "+hincrby", "+hvals", "+sadd", "+srem",
+        "+smembers", "+scard", "+del", "+zadd", "+zrem", "+zscore", "+zrangebyscore", "+zremrangebyscore", "+pexpire",
+    ),
 }
-#: The features a layer uses with its default CONFIG; history is opt-in (CONFIG ``history``).
+#: The features a layer uses with its default CONFIG; history is opt-in (CONFIG ``history``), and so is
+#: presence (the application calls ``presence_track``).
 DEFAULT_FEATURES = ("worker_channels", "flush", "stats")
 #: redis-py sends CLIENT SETINFO on every new connection and ignores a refusal, which Redis 7.2+
 #: records in ACL LOG; grant it to keep that log clean (Redis before 7.2 rejects the rule with it).

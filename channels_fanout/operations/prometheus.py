@@ -35,6 +35,7 @@ _GAUGES = (
     ("inbox_backlog", "backlog", "Messages waiting in local inboxes."),
     ("inbox_high_water", "inbox_high_water", "The most messages any local inbox has held at once."),
     ("event_loops", "loops", "Event loops the layer is live on."),
+    ("presence_tracked", "tracked", "Local channels tracked in a group's presence (one per group and channel)."),
 )
 _MESSAGES = (
     ("messages_published", "published", "Messages handed to Redis: a PUBLISH, or a push onto a worker list."),
@@ -45,6 +46,11 @@ _HISTORY_COUNTERS = (
     ("history_replayed", "replayed", "Messages of groups with history delivered by replays after a lost subscription."),
     ("history_unrecovered", "unrecovered", "Replays whose gap the history could not cover (the gap was signalled)."),
     ("history_reads", "reads", "Reads of a group's history: on subscribing, replays, group_history()."),
+)
+_PRESENCE = (
+    ("presence_scripts", "scripts", "Presence scripts run: track, untrack, list, beats and re-assertions."),
+    ("presence_reaped", "reaped", "Dead processes whose presence this process's scripts removed."),
+    ("presence_resyncs", "resyncs", "Re-assertions of this process's presence: Redis lost it, or a command failed."),
 )
 _SHARD_COUNTERS = (
     ("reconnects", "reconnects", "Subscriber reconnections after losing subscriptions."),
@@ -124,6 +130,11 @@ def _families(stats: Mapping[str, dict[str, Any]]) -> Iterator[Metric]:
         counter = CounterMetricFamily(_name(suffix), documentation, labels=["alias"])
         for alias, report in stats.items():
             counter.add_metric([alias], report["history"][key])
+        yield counter
+    for suffix, key, documentation in _PRESENCE:
+        counter = CounterMetricFamily(_name(suffix), documentation, labels=["alias"])
+        for alias, report in stats.items():
+            counter.add_metric([alias], report["presence"][key])
         yield counter
     yield from _shard_families(stats)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from channels_fanout.history.positions import Position, new_epoch, next_id
+from channels_fanout.history.positions import Position, next_id
 
 
 def test_a_position_is_written_as_epoch_colon_id_and_read_back():
@@ -22,8 +22,3 @@ def test_the_next_id_is_the_smallest_after_it():
     assert next_id("5-99") == "5-100"
     with pytest.raises(ValueError):
         next_id("5")
-
-
-def test_epochs_are_new_each_time():
-    assert len({new_epoch() for _ in range(100)}) == 100
-    assert Position.parse(f"{new_epoch()}:1-0")

@@ -117,6 +117,20 @@ def test_fanout_status_prints_a_row_per_live_process_and_drops_dead_ones(fanout_
     assert time.monotonic() - killed <= BEAT * TTL_INTERVALS + 1.5
 
 
+def test_fanout_status_shows_each_process_s_tracked_channels(fanout_app, two_processes):
+    one, two = two_processes
+    one.ask(track="lobby", key="alice", count=2)
+    two.ask(join="room", count=1)
+    column = COLUMNS.index("TRACKED")
+
+    def tracked_by_pid() -> dict[int, int] | None:
+        rows = [line.split() for line in run("fanout_status")[0].splitlines()[1:-1]]
+        tracked = {int(row[1]): int(row[column]) for row in rows}
+        return tracked if tracked == {one.process.pid: 2, two.process.pid: 0} else None
+
+    wait_until(tracked_by_pid)
+
+
 def test_fanout_status_json_is_the_reports(fanout_app, two_processes):
     for process in two_processes:
         process.ask(join="room", count=1)

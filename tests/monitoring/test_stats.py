@@ -36,7 +36,8 @@ def test_a_new_layer_reports_zeroes_in_the_documented_shape(make_layer):
     stats = make_layer(**QUIET).stats()
     assert set(stats) == {
         "host", "pid", "prefix", "started_at", "uptime", "loops", "channels", "groups", "members", "backlog",
-        "messages", "inbox_high_water", "top_inboxes", "history", "reconnects", "gaps", "shards",
+        "messages", "inbox_high_water", "top_inboxes", "history", "reconnects", "gaps", "shards", "tracked",
+        "presence",
     }
     assert stats["history"] == {"groups": 0, "replayed": 0, "unrecovered": 0, "reads": 0}
     assert (stats["host"], stats["pid"], stats["prefix"]) == (socket.gethostname(), os.getpid(), "asgi")
@@ -45,6 +46,7 @@ def test_a_new_layer_reports_zeroes_in_the_documented_shape(make_layer):
     }
     assert stats["loops"] == stats["channels"] == stats["inbox_high_water"] == stats["reconnects"] == 0
     assert stats["top_inboxes"] == [] and stats["shards"] == {}
+    assert stats["tracked"] == 0 and stats["presence"] == {"scripts": 0, "reaped": 0, "resyncs": 0}
     assert 0 <= stats["uptime"] < 5 and abs(stats["started_at"] - time.time()) < 5
     assert json.loads(json.dumps(stats)) == stats
 
@@ -241,6 +243,24 @@ def test_latency_buckets_are_cumulative_and_include_their_bound():
     buckets = latency.cumulative()
     assert (buckets["0.0001"], buckets["0.00025"], buckets["0.005"], buckets["2.5"], buckets["+Inf"]) == (1, 2, 3, 3, 4)
     assert (latency.count, latency.max) == (4, 10.0) and latency.total == pytest.approx(10.0033)
+
+
+async def test_presence_counts_tracked_channels_scripts_and_re_assertions(make_layer, redis_server):
+    layer = make_layer(presence_timeout=0.6, **QUIET)
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.presence_track("room", a, "alice")
+    await layer.presence_track("room", b, "bob")
+    await layer.presence_track("lobby", b, "bob")
+    await layer.presence_list("room")
+    stats = layer.stats()
+    assert stats["tracked"] == 3  # one per (group, channel)
+    assert stats["presence"]["scripts"] >= 4 and stats["presence"]["resyncs"] == 0
+    await layer.presence_untrack("room", a)
+    assert layer.stats()["tracked"] == 2
+    with redis_server.client() as client:
+        client.delete(*client.keys("asgi:presence*{lobby}*"))  # as if Redis had lost them
+    await eventually(lambda: layer.stats()["presence"]["resyncs"] == 1, timeout=2)  # the next beat re-asserts
+    assert await layer.presence_list("lobby") == {"bob": [{}]}
 
 
 async def test_counters_outlive_a_closed_event_loop_and_keep_growing(make_layer):

@@ -64,6 +64,20 @@ async def test_the_collector_exports_every_counter_of_stats(make_layer, redis_ur
     assert sent[("channels_fanout_publish_batch_seconds_sum", shard)] == pytest.approx(publish["seconds_total"])
 
 
+async def test_the_collector_exports_presence(make_layer):
+    layer = make_layer(stats_interval=0)
+    channel = await layer.new_channel()
+    await layer.presence_track("room", channel, "alice")
+    await layer.presence_list("room")
+    stats = layer.stats()
+    got = samples(render(FanoutCollector(lambda: {"chat": layer})))
+    alias = (("alias", "chat"),)
+    assert got[("channels_fanout_presence_tracked", alias)] == stats["tracked"] == 1
+    assert got[("channels_fanout_presence_scripts_total", alias)] == stats["presence"]["scripts"] == 2
+    assert got[("channels_fanout_presence_reaped_total", alias)] == 0
+    assert got[("channels_fanout_presence_resyncs_total", alias)] == 0
+
+
 def test_a_registry_sees_the_names_without_reading_a_layer():
     registry = CollectorRegistry()
     registry.register(FanoutCollector(lambda: pytest.fail("describe() must not read the layers")))

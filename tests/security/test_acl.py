@@ -54,7 +54,7 @@ def test_the_rule_lists_prefix_keys_channels_and_commands():
     with pytest.raises(ValueError, match="prefix"):
         acl_rule("a b")
     with pytest.raises(ValueError, match="unknown features"):
-        acl_rule("app", features=("presence",))
+        acl_rule("app", features=("telepathy",))
 
 
 def test_the_readme_shows_the_rule_acl_rule_gives():

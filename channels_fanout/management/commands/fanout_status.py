@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from channels_fanout.exceptions import ChannelLayerUnavailable
 from channels_fanout.operations.aliases import private_layer
 
-COLUMNS = ("HOST", "PID", "UPTIME", "AGE", "CHANNELS", "GROUPS", "MEMBERS", "BACKLOG", "DROPPED", "RECONNECTS",
-           "REPLAYED", "UNRECOVERED", "TOP INBOXES")
+COLUMNS = ("HOST", "PID", "UPTIME", "AGE", "CHANNELS", "GROUPS", "MEMBERS", "TRACKED", "BACKLOG", "DROPPED",
+           "RECONNECTS", "REPLAYED", "UNRECOVERED", "TOP INBOXES")
 TOP_SHOWN = 3
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
@@ -23,8 +23,9 @@ class Command(BaseCommand):  # type: ignore[misc]
     # A probe runs often and must be quick; an invalid CONFIG fails the command with its own message.
     requires_system_checks: list[str] = []
     help = (
-        "List every live process using the channel layer (host, pid, uptime, channels, groups, drops, reconnects, "
-        "most backed-up inboxes), from the reports each writes to Redis every stats_interval seconds."
+        "List every live process using the channel layer (host, pid, uptime, channels, groups, tracked channels, "
+        "drops, reconnects, most backed-up inboxes), from the reports each writes to Redis every stats_interval "
+        "seconds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -98,7 +99,7 @@ def _row(report: dict[str, Any]) -> tuple[str, ...]:
         str(report.get("pid", "?")),
         duration(float(report.get("uptime", 0))),
         f"{float(report.get('age', 0)):.1f}s",
-        *(str(report.get(key, 0)) for key in ("channels", "groups", "members", "backlog")),
+        *(str(report.get(key, 0)) for key in ("channels", "groups", "members", "tracked", "backlog")),
         str(dropped),
         str(report.get("reconnects", 0)),
         *(str(report.get("history", {}).get(key, 0)) for key in ("replayed", "unrecovered")),

@@ -67,7 +67,9 @@ class ClusterHub:
         self._command_timeout = command_timeout
         self._reconnect_max_delay = reconnect_max_delay
         self.client = self._cluster(socket_timeout=command_timeout)
-        self.publisher = ClusterPublisher(self.client, self._connection_to, command_timeout, self._slot_map_stale)
+        self.publisher = ClusterPublisher(
+            self.client, self._connection_to, command_timeout, self._slot_map_stale, self._slot_map_ready
+        )
         self._blocking_client: RedisCluster | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -88,6 +90,8 @@ class ClusterHub:
         self._router_refusal: ChannelLayerRefused | None = None  # the slot map cannot be read: Redis refuses
         self._refusal_log = RefusalLog(logger, REFUSED_RETRY_FACTOR * reconnect_max_delay)
         self._slot_map_read: asyncio.Task[None] | None = None
+        self._slot_map_known = False  # read at least once: commands can be routed
+        self._closed = False
         # For stats, as Hub counts them; on a cluster every restore follows a loss, so the two are equal.
         self.reconnects = 0  # subscriptions restored after a lost connection, a moved slot or a failover
         self.gaps = 0  # those after which subscribed topics had missed messages
@@ -253,7 +257,9 @@ class ClusterHub:
         self._start_router()
 
     def _start_router(self) -> None:
-        if self._router is None:
+        # Not once closed: a publish failing as the layer closes would start a router (and a slot-map read, with
+        # connections) that nothing would stop.
+        if self._router is None and not self._closed:
             self._router = self._loop.create_task(self._route(), name=f"channels_fanout router {self.description}")
 
     # Routing
@@ -314,8 +320,14 @@ class ClusterHub:
         async with asyncio.timeout(self._command_timeout):
             await asyncio.shield(read)
 
+    async def _slot_map_ready(self) -> None:
+        """Before the first command: the slot map, read by the same shielded read as the router's."""
+        if not self._slot_map_known:
+            await self._read_slot_map()
+
     async def _fetch_slot_map(self) -> None:
         await self.client.initialize()  # the first time only
+        self._slot_map_known = True
         if self._stale:
             self._stale = False
             await self.client.nodes_manager.initialize()
@@ -352,6 +364,7 @@ class ClusterHub:
 
     async def close(self) -> None:
         """Cancel the tasks and close every connection; safe to call twice."""
+        self._closed = True
         router, self._router = self._router, None
         if router is not None:
             router.cancel()
@@ -360,6 +373,8 @@ class ClusterHub:
         if read is not None and not read.done():
             await asyncio.wait([read], timeout=self._command_timeout)
             read.cancel()
+            # Until it has stopped, a read may still add nodes (and their connections) that aclose() below misses.
+            await asyncio.gather(read, return_exceptions=True)
         subscribers, self._subscribers = list(self._subscribers.values()), {}
         for subscriber in subscribers:
             await subscriber.close()

@@ -9,7 +9,7 @@ commands use.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
@@ -33,7 +33,7 @@ from ..refusals import describe_command, refusal
 __all__ = ["ClusterPublisher", "primary_of"]
 
 # Where each command the layer sends on a cluster has its key (Redis routes by it).
-_KEY_AT = {"SPUBLISH": 1, "EVAL": 3, "EVALSHA": 3, "SET": 1}
+_KEY_AT = {"SPUBLISH": 1, "EVAL": 3, "EVALSHA": 3, "SET": 1, "HVALS": 1}
 
 
 class ClusterPublisher:
@@ -45,8 +45,12 @@ class ClusterPublisher:
         connection_to: Callable[[str], Callable[[], AbstractConnection]],
         timeout: float,
         on_unreachable: Callable[[], None],
+        slot_map_ready: Callable[[], Awaitable[None]],
     ) -> None:
         self._client = client
+        # Not the client's own initialize(): redis-py before 8.2 leaks a node's connection when that is cancelled
+        # half way (a layer closed while its stats reporter's first SET waited for the slot map).
+        self._slot_map_ready = slot_map_ready
         self._connection_to = connection_to
         self._timeout = timeout
         self._on_unreachable = on_unreachable
@@ -57,7 +61,7 @@ class ClusterPublisher:
         """Run one command in the next batch to the primary owning its key, and return its reply."""
         key = args[_KEY_AT[args[0]]]
         try:
-            await self._client.initialize()
+            await self._slot_map_ready()
             address = primary_of(self._client, key)
         except (RedisError, RedisClusterException, OSError) as exc:
             refused = refusal(exc, "Redis Cluster", *describe_command(args))
