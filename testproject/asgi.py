@@ -20,6 +20,8 @@ application = ProtocolTypeRouter(
     {
         # Plain daphne serves no static files; in DEBUG the demo serves its own, as runserver would.
         "http": ASGIStaticFilesHandler(django_application) if settings.DEBUG else django_application,
+        # 403 to a handshake whose Origin is not on a host of ALLOWED_HOSTS: a page of another site could otherwise
+        # open a socket with its visitor's session cookie and chat as them.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

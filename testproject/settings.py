@@ -2,7 +2,8 @@
 
 Read from the environment: ``REDIS_URL``, ``DATABASE_URL`` (read by dj-database-url; the SQLite file db.sqlite3 by
 default), ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` and ``DJANGO_ALLOWED_HOSTS`` (comma-separated). The chat's flood
-control reads ``CHAT_RATE_LIMIT`` (messages, seconds) per user, default ``(10, 10)``; ``None`` turns it off.
+control reads ``CHAT_RATE_LIMIT`` (messages, seconds) per user, default ``(10, 10)``; ``None`` turns it off. Its
+token authentication reads ``CHAT_TOKEN_FAILURE_LIMIT`` (failures, seconds) per client address, default ``(20, 60)``.
 """
 
 import os

@@ -50,20 +50,25 @@ def _prepare(params: dict[str, Any]) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from testproject.chat import tokens
     from testproject.chat.models import ApiToken, ChatRoom
 
     call_command("migrate", verbosity=0, interactive=False)
     user_model = get_user_model()
     count, rooms = params["processes"] * params["connections"], params["rooms"]
     users = user_model.objects.bulk_create([user_model(username=f"bench-{u}") for u in range(count)])
-    tokens = ApiToken.objects.bulk_create([ApiToken(user=user) for user in users])
+    keys = [tokens.new_token() for _ in users]
+    records = [ApiToken(user=user) for user in users]
+    for record, key in zip(records, keys, strict=True):
+        record.set_token(key)
+    ApiToken.objects.bulk_create(records)
     chat_rooms = ChatRoom.objects.bulk_create([ChatRoom(title=f"Room {r}") for r in range(rooms)])
     # Through the join table: no membership signals (no one is connected yet).
     ChatRoom.members.through.objects.bulk_create(
         ChatRoom.members.through(chatroom_id=chat_rooms[(u % params["connections"]) % rooms].pk, user_id=user.pk)
         for u, user in enumerate(users)
     )
-    return {"tokens": [token.key for token in tokens], "rooms": [room.pk.hex for room in chat_rooms]}
+    return {"tokens": keys, "rooms": [room.pk.hex for room in chat_rooms]}
 
 
 class _Client:

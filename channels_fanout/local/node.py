@@ -19,6 +19,7 @@ from ..serializers import Serializer
 from ..transport.shard import Shard, open_shard
 from ..transport.sharding import shard_of
 from .fanout import Fanout
+from .gaps import GapCallback, Gaps
 from .reactor_shutdown import on_reactor_shutdown
 from .recovery import GroupHistory, Recovery
 from .worker_channels import WorkerChannels
@@ -27,8 +28,6 @@ __all__ = ["Node"]
 
 logger = logging.getLogger(__name__)
 
-#: Channel -> the groups whose messages it may have lost (none if only direct sends may be lost), outage seconds.
-GapCallback = Callable[[dict[str, list[str]], float], None]
 
 
 class Node:
@@ -53,10 +52,10 @@ class Node:
         self._config = config
         self._serializer = serializer
         self._names = names
-        self._on_gap_callback = on_gap
         self._on_closed = on_closed
         self.fanout = Fanout(names, serializer, capacity_of, self.client_id)
-        self.recovery = Recovery(config, names, serializer, self.fanout, self.hub_for, self._history_lost)
+        self.gaps = Gaps(config, self.fanout, self.inbox_topic, on_gap)
+        self.recovery = Recovery(config, names, serializer, self.fanout, self.hub_for, self.gaps.history_lost)
         self.hubs = [
             open_shard(
                 host,
@@ -322,34 +321,7 @@ class Node:
 
     def _on_gap(self, topics: Collection[bytes], outage: float) -> None:
         self.recovery.resubscribed(group for topic in topics if (group := self.fanout.group_of(topic)) is not None)
-        self._spawn(self._recover(set(topics), outage), "Replaying a lost subscription's history")
-
-    async def _recover(self, topics: set[bytes], outage: float) -> None:
-        """Replay what groups with history missed; signal the gap to channels of the others, and of uncovered ones."""
-        groups = {group for topic in topics if (group := self.fanout.group_of(topic)) is not None}
-        replayed = {group for group in groups if self.recovery.covers(group)}
-
-        def signal(uncovered: set[str]) -> None:
-            self._signal_gap((groups - replayed) | uncovered, outage, everyone=self.inbox_topic in topics)
-
-        await self.recovery.replay(replayed, signal)
-
-    def _history_lost(self, groups: set[str]) -> None:
-        """Redis lost history while this process stayed subscribed (a failover that dropped its tail)."""
-        self._signal_gap(groups, 0.0, everyone=False)
-
-    def _signal_gap(self, groups: set[str], outage: float, *, everyone: bool) -> None:
-        lost = self.fanout.groups_lost(groups, everyone=everyone)
-        report = {channel: sorted(channel_groups) for channel, channel_groups in lost.items()}
-        if not report:
-            return
-        gap_type = self._config.gap_message_type
-        if gap_type is not None:
-            expires_at = time.time() + self._config.expiry
-            for channel, channel_groups in report.items():
-                message = {"type": gap_type, "outage": outage, "groups": channel_groups}
-                self.fanout.inboxes[channel].put_or_drop(message, expires_at)
-        self._on_gap_callback(report, outage)
+        self._spawn(self.gaps.recover(set(topics), outage, self.recovery), "Replaying a lost subscription's history")
 
     def _spawn(self, coroutine: Any, what: str) -> None:
         task = self.loop.create_task(coroutine)

@@ -9,6 +9,8 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import ratelimit, signals  # noqa: F401  (signals connects the receivers)
+        from . import guessing, ratelimit, signals  # noqa: F401  (signals connects the receivers)
 
-        ratelimit.configured_limit()  # a bad CHAT_RATE_LIMIT stops every process at startup, naming the setting
+        # A bad CHAT_RATE_LIMIT or CHAT_TOKEN_FAILURE_LIMIT stops every process at startup, naming the setting.
+        ratelimit.configured_limit()
+        guessing.configured_limit()

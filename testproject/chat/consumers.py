@@ -10,8 +10,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
-from . import groups, presence, protocol, services
-from .exceptions import LAYER_ERRORS, ChatError, ServiceUnavailable
+from . import groups, guessing, presence, protocol, services
+from .exceptions import LAYER_ERRORS, ChatError, ServiceUnavailable, TooManyFailures
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -19,10 +19,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     user: AbstractBaseUser | None
     rooms: set[str]
+    address: str  # whose failed tokens count together (guessing.py)
+    failed_authentications: int
 
     async def connect(self) -> None:
         self.user = None
         self.rooms = set()
+        client = self.scope.get("client")
+        self.address = guessing.client_address(client[0] if client else None)
+        self.failed_authentications = 0
         await self.accept()
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -41,6 +46,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Decode here rather than in the base class, so a bad frame gets a reply and close code 4003, not a crash."""
+        if self.failed_authentications >= protocol.MAX_FAILED_AUTHENTICATIONS:
+            return  # closed with 4429: frames sent before the close arrived are not read, their tokens not tried
         try:
             content = protocol.decode_frame(text_data, bytes_data)
         except protocol.ProtocolError as exc:
@@ -69,9 +76,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Client actions
 
     async def authenticate(self, command: protocol.Authenticate) -> None:
-        user = await database_sync_to_async(services.user_for_token)(command.token)
+        try:
+            user = await database_sync_to_async(services.user_for_token)(command.token, self.address)
+        except TooManyFailures as exc:
+            await self.authentication_failed(command, str(exc))
+            return
         if user is None:
-            await self.send_json(protocol.error(command.uuid, command.action, protocol.INVALID_TOKEN))
+            await self.authentication_failed(command, protocol.INVALID_TOKEN)
             return
         if self.user is not None and self.user.pk != user.pk:
             await self.send_json(protocol.error(command.uuid, command.action, protocol.ALREADY_AUTHENTICATED))
@@ -79,6 +90,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             await self.sign_in(user)
         await self.send_json(protocol.success(command.uuid, command.action))
+
+    async def authentication_failed(self, command: protocol.Authenticate, message: str) -> None:
+        """Reply with the error; after the connection's 5th failure, close it (4429)."""
+        self.failed_authentications += 1
+        await self.send_json(protocol.error(command.uuid, command.action, message))
+        if self.failed_authentications >= protocol.MAX_FAILED_AUTHENTICATIONS:
+            await self.close(code=protocol.TOO_MANY_FAILURES)
 
     async def select_room(self, command: protocol.SelectRoom) -> None:
         page = await database_sync_to_async(services.room_messages)(

@@ -7,6 +7,8 @@ ChatError
     InvalidText: empty, or longer than the limit
     UnknownMessage: a ``before`` or ``since`` that names no message of the room
     TooFast: the user posted more than CHAT_RATE_LIMIT allows; nothing was posted, try again after ``retry_after``
+    TooManyFailures: the client's address sent more wrong tokens than CHAT_TOKEN_FAILURE_LIMIT allows; no token
+        is checked from there until ``retry_after``
     ServiceUnavailable: the channel layer or the cache cannot reach Redis; nothing was changed, try again
 """
 
@@ -47,6 +49,15 @@ class TooFast(ChatError):
     def __init__(self, messages: int, seconds: int, retry_after: int) -> None:
         super().__init__(
             f"You are sending messages too fast: at most {messages} messages in {seconds} seconds. "
+            f"Try again in {retry_after} second{'' if retry_after == 1 else 's'}."
+        )
+        self.retry_after = retry_after
+
+
+class TooManyFailures(ChatError):
+    def __init__(self, failures: int, seconds: int, retry_after: int) -> None:
+        super().__init__(
+            f"Too many failed authentication attempts from your address: at most {failures} in {seconds} seconds. "
             f"Try again in {retry_after} second{'' if retry_after == 1 else 's'}."
         )
         self.retry_after = retry_after

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
+import hmac
 import uuid
 
 from django.conf import settings
 from django.db import models
+
+from . import tokens
 
 
 class ChatRoom(models.Model):
@@ -40,16 +42,26 @@ class ChatMessage(models.Model):
         return f"{self.author} in {self.room}: {self.text[:50]}"
 
 
-def new_token_key() -> str:
-    return secrets.token_hex(20)
-
-
 class ApiToken(models.Model):
-    """A user's API token (one per user, like DRF's authtoken) for clients without a browser session."""
+    """A user's API token (one per user) for clients without a browser session; only its digest is stored.
 
-    key = models.CharField(max_length=40, primary_key=True, default=new_token_key, editable=False)
+    Issued with ``set_token`` and checked with ``check_token``, as a password is (see tokens.py).
+    """
+
+    digest = models.CharField(max_length=64, primary_key=True, editable=False)  # SHA-256 of the token, hex
+    selector = models.CharField(max_length=tokens.SELECTOR_LENGTH, db_index=True, editable=False)  # public
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_token")
     created = models.DateTimeField(auto_now_add=True)
 
+    #: The token in the clear, on the instance ``set_token`` was given it only: never stored, shown once.
+    token: str | None = None
+
     def __str__(self) -> str:
         return f"API token of {self.user}"
+
+    def set_token(self, token: str) -> None:
+        self.selector, self.digest, self.token = tokens.selector(token), tokens.digest(token), token
+
+    def check_token(self, token: str) -> bool:
+        """Whether ``token`` is this one, in constant time: how long it takes tells nothing of the digest."""
+        return hmac.compare_digest(self.digest, tokens.digest(token))

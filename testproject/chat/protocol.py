@@ -20,6 +20,10 @@ UNSUPPORTED_DATA = 4003
 TRY_AGAIN_LATER = 4013  # 1013 in the private range: daphne closes only with 1000 or 3000-4999
 # HTTP's 401 in the private range (as graphql-ws uses it): the handshake's session cookie names no live session.
 SESSION_ENDED = 4401
+# HTTP's 429 in the private range: the connection sent MAX_FAILED_AUTHENTICATIONS wrong tokens (or was refused
+# them by its address's limit), so guessing takes a new connection every few tries.
+TOO_MANY_FAILURES = 4429
+MAX_FAILED_AUTHENTICATIONS = 5
 MAX_UUID_LENGTH = 100
 
 AUTHENTICATION_REQUIRED = "Authentication required before sending any other messages"

@@ -1,9 +1,9 @@
-"""Flood control: at most ``CHAT_RATE_LIMIT = (messages, seconds)`` posts per user, counted in Django's cache.
+"""Counting in windows in Django's cache, and flood control on it: ``CHAT_RATE_LIMIT = (messages, seconds)`` per user.
 
-The cache is Redis (Django's RedisCache on the layer's Redis), so the count is one per user across all of their
-connections, the HTTP API and every process. A window opens at the user's first message and lasts ``seconds``;
-each post increments its counter with INCR, which is atomic, so concurrent posts from several processes can never
-all slip under the limit. ``None`` turns flood control off.
+The cache is Redis (Django's RedisCache on the layer's Redis), so a count is one across all connections, the HTTP
+API and every process. A window opens at the first event under its key and lasts ``seconds``; each event
+increments the window's counter with INCR, which is atomic, so concurrent events from several processes can never
+all slip under a limit. ``None`` turns flood control off. guessing.py counts failed tokens the same way.
 """
 
 from __future__ import annotations
@@ -27,17 +27,31 @@ class RateLimit:
     seconds: int
 
 
+@dataclass(frozen=True)
+class Count:
+    """An event counted: the window's counter (``key``), its count now, and the seconds until the window ends."""
+
+    key: str
+    count: int
+    retry_after: int
+
+
 def configured_limit() -> RateLimit | None:
     """``CHAT_RATE_LIMIT`` (default ``(10, 10)``), validated; ImproperlyConfigured names the setting and its form."""
-    value = getattr(settings, "CHAT_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    value = limit_setting("CHAT_RATE_LIMIT", DEFAULT_RATE_LIMIT, "(messages, seconds)")
+    return None if value is None else RateLimit(*value)
+
+
+def limit_setting(name: str, default: tuple[int, int], form: str) -> tuple[int, int] | None:
+    """The setting ``name``: two positive integers, or None for no limit; ImproperlyConfigured otherwise."""
+    value = getattr(settings, name, default)
     if value is None:
         return None
     if not (isinstance(value, tuple | list) and len(value) == 2 and all(type(n) is int and n > 0 for n in value)):
         raise ImproperlyConfigured(
-            "CHAT_RATE_LIMIT must be (messages, seconds), two positive integers such as (10, 10), "
-            f"or None for no limit; got {value!r}"
+            f"{name} must be {form}, two positive integers such as {default}, or None for no limit; got {value!r}"
         )
-    return RateLimit(*value)
+    return value[0], value[1]
 
 
 def count_post(user_id: int) -> None:
@@ -45,19 +59,37 @@ def count_post(user_id: int) -> None:
     limit = configured_limit()
     if limit is None:
         return
-    key = f"chat:rate:{user_id}"
+    counted = count(f"chat:rate:{user_id}", limit.seconds)
+    if counted is not None and counted.count > limit.messages:
+        raise TooFast(limit.messages, limit.seconds, counted.retry_after)
+
+
+def count(key: str, seconds: int) -> Count | None:
+    """Count one event in the window of ``key``; None if the window ended meanwhile (a stalled process).
+
+    ServiceUnavailable if the cache cannot reach Redis.
+    """
     now = time.time()
     try:
-        # Whoever posts first sets the window's start; racing processes all read that one value back.
-        started = cache.get_or_set(key, now, timeout=limit.seconds)
+        # Whoever counts first sets the window's start; racing processes all read that one value back.
+        started = cache.get_or_set(key, now, timeout=seconds)
         # Named after its window, so a counter that outlives it is never counted on again: INCR on a key that
         # expires that very instant makes a new one without a TTL.
         counter = f"{key}:{started!r}"
-        cache.add(counter, 0, timeout=limit.seconds + 1)
-        count = cache.incr(counter)
+        cache.add(counter, 0, timeout=seconds + 1)
+        total = cache.incr(counter)
     except ValueError:  # the counter expired between add and incr: a stalled process, its window is over
-        return
+        return None
     except LAYER_ERRORS as exc:
         raise ServiceUnavailable() from exc
-    if count > limit.messages:
-        raise TooFast(limit.messages, limit.seconds, retry_after=max(1, math.ceil(started + limit.seconds - now)))
+    return Count(counter, total, max(1, math.ceil(started + seconds - now)))
+
+
+def uncount(counted: Count) -> None:
+    """Take back an event counted in a window that may have ended since (then there is nothing to take back)."""
+    try:
+        cache.decr(counted.key)
+    except ValueError:
+        pass
+    except LAYER_ERRORS as exc:
+        raise ServiceUnavailable() from exc

@@ -14,9 +14,10 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import Max, QuerySet
 
-from . import groups, ratelimit
+from . import groups, guessing, ratelimit, tokens
 from .exceptions import LAYER_ERRORS, InvalidText, NotAMember, RoomNotFound, ServiceUnavailable, UnknownMessage
 from .models import ApiToken, ChatMessage, ChatRoom
 from .serializers import message_payload
@@ -36,12 +37,33 @@ class Page:
     has_more: bool
 
 
-def user_for_token(key: object) -> AbstractBaseUser | None:
-    """The active user owning the API token ``key``, or None."""
-    if not isinstance(key, str) or not key:
+def user_for_token(key: object, address: str) -> AbstractBaseUser | None:
+    """The active user owning the API token ``key``, or None; TooManyFailures once ``address`` failed too often."""
+    attempt = guessing.attempt(address)
+    user = token_owner(key)
+    if user is not None:
+        guessing.succeeded(attempt)
+    return user
+
+
+def token_owner(key: object) -> AbstractBaseUser | None:
+    """The active user owning the API token ``key``, or None: found by its selector, compared by digest (tokens.py)."""
+    if not tokens.is_well_formed(key):
         return None
-    token = ApiToken.objects.select_related("user").filter(key=key, user__is_active=True).first()
-    return token.user if token else None
+    candidates = ApiToken.objects.select_related("user").filter(selector=tokens.selector(key), user__is_active=True)
+    # Selectors are random, not unique: two tokens may share one, so each candidate is checked.
+    return next((token.user for token in candidates if token.check_token(key)), None)
+
+
+def issue_token(user: AbstractBaseUser) -> str:
+    """A new API token for ``user``, replacing the one they had: the only time it can be shown."""
+    key = tokens.new_token()
+    token = ApiToken(user=user)
+    token.set_token(key)
+    with transaction.atomic():
+        ApiToken.objects.filter(user=user).delete()
+        token.save()
+    return key
 
 
 def rooms_of(user: AbstractBaseUser) -> list[ChatRoom]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services
-from .exceptions import InvalidText, NotAMember, RoomNotFound, ServiceUnavailable, TooFast
+from . import guessing, services
+from .exceptions import ChatError, InvalidText, NotAMember, RoomNotFound, ServiceUnavailable, TooFast, TooManyFailures
 
 login = LoginView.as_view(template_name="chat/login.html")
 
@@ -32,32 +33,47 @@ def index(request: HttpRequest) -> HttpResponseBase:
 @require_POST
 def post_message(request: HttpRequest, room: str) -> JsonResponse:
     """``POST /api/rooms/<room>/messages/``, ``Authorization: Token <key>``, ``{"text"}``: 201 and the message."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    user = services.user_for_token(key.strip()) if scheme.lower() == "token" else None
-    if user is None:
-        response = JsonResponse({"error": "Send a valid API token: 'Authorization: Token <key>'"}, status=401)
-        response["WWW-Authenticate"] = "Token"
-        return response
     try:
-        body = json.loads(request.body)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "text" not in body:
-        return JsonResponse({"error": 'The body must be a JSON object with the key "text"'}, status=400)
-    try:
+        user = token_user(request)
+        if user is None:
+            response = JsonResponse({"error": "Send a valid API token: 'Authorization: Token <key>'"}, status=401)
+            response["WWW-Authenticate"] = "Token"
+            return response
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "text" not in body:
+            return JsonResponse({"error": 'The body must be a JSON object with the key "text"'}, status=400)
         message = services.post_message(user, room, body["text"], request_uuid=str(uuid.uuid4()))
-    except RoomNotFound as exc:
-        return JsonResponse({"error": str(exc)}, status=404)
-    except NotAMember as exc:
-        return JsonResponse({"error": str(exc)}, status=403)
-    except InvalidText as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    except TooFast as exc:
-        response = JsonResponse({"error": str(exc)}, status=429)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
-    except ServiceUnavailable as exc:
-        response = JsonResponse({"error": str(exc)}, status=503)
-        response["Retry-After"] = "5"
-        return response
+    except ChatError as exc:
+        return error_response(exc)
     return JsonResponse(message, status=201)
+
+
+def token_user(request: HttpRequest) -> AbstractBaseUser | None:
+    """The user of the request's token; a request with no token is no failed attempt, a wrong token is."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "token":
+        return None
+    return services.user_for_token(key.strip(), guessing.client_address(request.META.get("REMOTE_ADDR")))
+
+
+STATUS = {
+    RoomNotFound: 404,
+    NotAMember: 403,
+    InvalidText: 400,
+    TooFast: 429,
+    TooManyFailures: 429,
+    ServiceUnavailable: 503,
+}
+
+
+def error_response(exc: ChatError) -> JsonResponse:
+    """The status of each error ``post_message`` may raise, with Retry-After where waiting helps."""
+    response = JsonResponse({"error": str(exc)}, status=STATUS[type(exc)])
+    if isinstance(exc, TooFast | TooManyFailures):
+        response["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = "5"
+    return response

@@ -65,8 +65,8 @@ def launch(profile: Path) -> WebDriver:
 
 def set_up_demo(site: ChatSite) -> dict[str, str]:
     """The demo's users and rooms on the site, as setup_demo prints them: API tokens by user, room ids by title."""
-    output = site.manage("setup_demo", "--password", PASSWORD)
-    tokens = dict(re.findall(r"^  (\w+) +([0-9a-f]{40})$", output, re.MULTILINE))
+    output = site.manage("setup_demo", "--password", PASSWORD, "--new-tokens")  # a token is shown only when issued
+    tokens = dict(re.findall(r"^  (\w+) +([0-9a-f]{76})$", output, re.MULTILINE))
     rooms = {title: room for room, title in re.findall(r"^  ([0-9a-f]{32})  (.+) \(", output, re.MULTILINE)}
     assert set(tokens) == {"alice", "bob", "carol"} and "General" in rooms, output
     return {**tokens, **rooms}

@@ -26,10 +26,11 @@ _PR_SET_PDEATHSIG = 1
 class Daphne:
     """``python -m daphne testproject.asgi:application`` on one port; restartable on the same port."""
 
-    def __init__(self, port: int, env: dict[str, str], log: Path) -> None:
+    def __init__(self, port: int, env: dict[str, str], log: Path, options: tuple[str, ...] = ()) -> None:
         self.port = port
         self.env = env
         self.log = log
+        self.options = options  # more command-line options of daphne's
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +52,7 @@ class Daphne:
                     "127.0.0.1",
                     "-p",
                     str(self.port),
+                    *self.options,
                     "testproject.asgi:application",
                 ],
                 cwd=ROOT,
@@ -107,7 +109,14 @@ class Daphne:
 class ChatSite:
     """Several daphne processes serving one migrated SQLite database through one Redis."""
 
-    def __init__(self, workdir: Path, redis_url: str, processes: int, settings: str = "testproject.settings") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        redis_url: str,
+        processes: int,
+        settings: str = "testproject.settings",
+        options: tuple[str, ...] = (),
+    ) -> None:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": settings,
@@ -115,7 +124,7 @@ class ChatSite:
             "REDIS_URL": redis_url,
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         }
-        self.servers = [Daphne(free_port(), self.env, workdir / f"daphne-{n}.log") for n in range(processes)]
+        self.servers = [Daphne(free_port(), self.env, workdir / f"daphne-{n}.log", options) for n in range(processes)]
 
     def manage(self, *args: str) -> str:
         """Run ``manage.py`` against the site's database and Redis; return its stdout, stripped."""

@@ -25,7 +25,7 @@ async def post(room_id, body, token=None, scheme="Token"):
 
 async def test_a_posted_message_is_stored_and_reaches_every_member_connection(connect, alice, bob, carol, room, lobby):
     alice_page, bob_page, carol_page = await connect(alice), await connect(bob), await connect(carol)
-    response = await post(room.pk.hex, {"text": "From a script"}, token=bob.chat_token.key)
+    response = await post(room.pk.hex, {"text": "From a script"}, token=bob.api_token)
 
     assert response.status_code == 201
     stored = await database_sync_to_async(ChatMessage.objects.select_related("author").get)()
@@ -49,7 +49,7 @@ async def test_a_posted_message_is_stored_and_reaches_every_member_connection(co
     }
     assert uuid.UUID(frames[0]["uuid"])  # a server-made uuid, as no client asked
 
-    await post(lobby.pk.hex, {"text": "marker"}, token=bob.chat_token.key)
+    await post(lobby.pk.hex, {"text": "marker"}, token=bob.api_token)
     assert (await receive(carol_page))["message"]["text"] == "marker"
 
 
@@ -58,7 +58,7 @@ async def test_a_posted_message_is_stored_and_reaches_every_member_connection(co
 )
 async def test_a_request_without_a_valid_token_is_401(alice, room, token, scheme):
     response = await post(
-        room.pk.hex, {"text": "hi"}, token=alice.chat_token.key if token == "ALICE" else token, scheme=scheme
+        room.pk.hex, {"text": "hi"}, token=alice.api_token if token == "ALICE" else token, scheme=scheme
     )
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
@@ -82,13 +82,13 @@ async def test_a_request_without_a_valid_token_is_401(alice, room, token, scheme
 async def test_a_refused_post_stores_nothing_and_says_why(alice, carol, room, room_id, body, status, message):
     user = carol if room_id == "CAROL_NOT_MEMBER" else alice
     room_id = room.pk.hex if room_id in {"ROOM", "CAROL_NOT_MEMBER"} else room_id
-    response = await post(room_id, body, token=user.chat_token.key)
+    response = await post(room_id, body, token=user.api_token)
     assert (response.status_code, response.json()) == (status, {"error": message})
     assert not await database_sync_to_async(ChatMessage.objects.exists)()
 
 
 async def test_only_post_is_allowed(alice, room):
     response = await AsyncClient().get(
-        f"/api/rooms/{room.pk.hex}/messages/", headers={"Authorization": f"Token {alice.chat_token.key}"}
+        f"/api/rooms/{room.pk.hex}/messages/", headers={"Authorization": f"Token {alice.api_token}"}
     )
     assert response.status_code == 405

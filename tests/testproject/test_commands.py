@@ -1,4 +1,4 @@
-"""The management commands print exactly what scripts need: a token, a room id, or the demo's logins."""
+"""The management commands print exactly what scripts need: a token (when issued), a room id, the demo's logins."""
 
 import io
 import re
@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.http import HttpRequest
 
+from testproject.chat import services
 from testproject.chat.models import ApiToken, ChatRoom
 
 pytestmark = pytest.mark.django_db
@@ -22,13 +23,16 @@ def run(*args: str) -> str:
 
 def test_issue_token_creates_the_user_and_prints_only_its_token():
     output = run("issue_token", "erin")
-    assert re.fullmatch(r"[0-9a-f]{40}\n", output)
-    assert ApiToken.objects.get(key=output.strip()).user.username == "erin"
+    assert re.fullmatch(r"[0-9a-f]{76}\n", output)
+    assert services.token_owner(output.strip()).username == "erin"
 
 
-def test_issue_token_prints_the_same_token_for_an_existing_user():
-    assert run("issue_token", "erin") == run("issue_token", "erin")
-    assert User.objects.filter(username="erin").count() == 1
+def test_issue_token_again_replaces_the_token_and_the_old_one_stops_working():
+    first, second = run("issue_token", "erin").strip(), run("issue_token", "erin").strip()
+    assert first != second
+    assert services.token_owner(first) is None
+    assert services.token_owner(second).username == "erin"
+    assert User.objects.filter(username="erin").count() == 1 and ApiToken.objects.count() == 1
 
 
 def test_create_room_prints_only_the_room_id_and_adds_the_members(alice, bob, carol):
@@ -51,17 +55,36 @@ def test_create_room_needs_a_member():
         run("create_room", "Plans")
 
 
+def demo_tokens(output):
+    return dict(re.findall(r"^  (\w+) +([0-9a-f]{76})$", output, re.MULTILINE))
+
+
 def test_setup_demo_makes_users_who_can_log_in_and_is_repeatable(client):
     first = run("setup_demo", "--password", "pw")
     second = run("setup_demo", "--password", "pw")
-    assert first == second  # same tokens, same room ids: nothing created twice
     assert "log in as alice, bob, carol with the password 'pw'" in first
-    for name in ("alice", "bob", "carol"):
-        assert ApiToken.objects.get(user__username=name).key in first
-    assert ChatRoom.objects.count() == 3
+    tokens = demo_tokens(first)
+    assert set(tokens) == {"alice", "bob", "carol"}
+    for name, token in tokens.items():
+        assert services.token_owner(token).username == name
+    assert f"-H 'Authorization: Token {tokens['alice']}'" in first
+    # Run again, it issues no token (the first ones keep working) and says how to get new ones.
+    assert demo_tokens(second) == {} and "-H 'Authorization: Token $TOKEN'" in second
+    assert "  alice  issued before; manage.py setup_demo --new-tokens replaces them" in second
+    assert all(services.token_owner(token) for token in tokens.values())
+    assert ChatRoom.objects.count() == 3 and ApiToken.objects.count() == 3
     general = ChatRoom.objects.get(title="General")
-    assert f"{general.pk.hex}  General (alice, bob, carol)" in first
+    assert f"{general.pk.hex}  General (alice, bob, carol)" in first and f"{general.pk.hex}  General" in second
     assert client.login(username="carol", password="pw")
+
+
+def test_setup_demo_with_new_tokens_replaces_every_token():
+    old = demo_tokens(run("setup_demo", "--password", "pw"))
+    new = demo_tokens(run("setup_demo", "--password", "pw", "--new-tokens"))
+    assert set(new) == {"alice", "bob", "carol"}
+    for name in new:
+        assert services.token_owner(old[name]) is None
+        assert services.token_owner(new[name]).username == name
 
 
 def test_setup_demo_again_keeps_the_passwords_so_open_sessions_survive(client):

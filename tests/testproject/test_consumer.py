@@ -27,7 +27,7 @@ async def send(communicator, request_uuid, action, **fields):
 
 async def test_a_valid_token_authenticates(connect, alice):
     communicator = await connect()
-    await send(communicator, "a1", "authenticate", token=alice.chat_token.key)
+    await send(communicator, "a1", "authenticate", token=alice.api_token)
     assert await receive(communicator) == {"uuid": "a1", "action": "authenticate", "status": "success"}
 
 
@@ -46,15 +46,15 @@ async def test_an_inactive_user_s_token_is_refused(connect, alice):
     alice.is_active = False
     await database_sync_to_async(alice.save)()
     communicator = await connect()
-    await send(communicator, "a1", "authenticate", token=alice.chat_token.key)
+    await send(communicator, "a1", "authenticate", token=alice.api_token)
     assert await receive(communicator) == error("a1", "authenticate", "Invalid authentication token")
 
 
 async def test_a_token_of_another_user_cannot_switch_an_authenticated_connection(connect, alice, bob):
     communicator = await connect(alice)
-    await send(communicator, "a2", "authenticate", token=alice.chat_token.key)
+    await send(communicator, "a2", "authenticate", token=alice.api_token)
     assert (await receive(communicator))["status"] == "success"
-    await send(communicator, "a3", "authenticate", token=bob.chat_token.key)
+    await send(communicator, "a3", "authenticate", token=bob.api_token)
     assert await receive(communicator) == error(
         "a3", "authenticate", "This connection is authenticated as another user; open a new connection to switch"
     )

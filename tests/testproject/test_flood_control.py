@@ -33,7 +33,7 @@ async def post_http(user, room, text):
         f"/api/rooms/{room.pk.hex}/messages/",
         json.dumps({"text": text}),
         content_type="application/json",
-        headers={"Authorization": f"Token {user.chat_token.key}"},
+        headers={"Authorization": f"Token {user.api_token}"},
     )
 
 

@@ -66,7 +66,7 @@ async def test_authenticating_while_redis_is_down_is_refused_and_can_be_retried(
 ):
     listener = await connect()
     private_redis.kill()
-    await listener.send_json_to({"uuid": "a1", "action": "authenticate", "token": bob.chat_token.key})
+    await listener.send_json_to({"uuid": "a1", "action": "authenticate", "token": bob.api_token})
     assert await receive(listener) == {
         "uuid": "a1",
         "action": "authenticate",
@@ -79,7 +79,7 @@ async def test_authenticating_while_redis_is_down_is_refused_and_can_be_retried(
 
     private_redis.start()
     await resubscribed(chat_layer)
-    await listener.send_json_to({"uuid": "a2", "action": "authenticate", "token": bob.chat_token.key})
+    await listener.send_json_to({"uuid": "a2", "action": "authenticate", "token": bob.api_token})
     assert (await receive(listener))["status"] == "success"
     sender = await connect(alice)
     await new_message(sender, "m1", room, "hello")
@@ -116,7 +116,7 @@ async def test_the_api_answers_503_while_redis_is_down_and_stores_nothing(alice,
         f"/api/rooms/{room.pk.hex}/messages/",
         data=json.dumps({"text": "lost?"}),
         content_type="application/json",
-        headers={"authorization": f"Token {alice.chat_token.key}"},
+        headers={"authorization": f"Token {alice.api_token}"},
     )
     assert response.status_code == 503
     assert response["Retry-After"] == "5"

@@ -43,5 +43,5 @@ async def test_a_made_up_session_cookie_is_closed_with_4401(connect):
 
 async def test_a_connection_without_a_session_cookie_stays_open_for_a_token(connect, alice):
     communicator = await connect(headers=[(b"cookie", b"other=1")])
-    await communicator.send_json_to({"uuid": "a", "action": "authenticate", "token": alice.chat_token.key})
+    await communicator.send_json_to({"uuid": "a", "action": "authenticate", "token": alice.api_token})
     assert (await receive(communicator))["status"] == "success"
