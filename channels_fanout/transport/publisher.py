@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import hiredis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import DataError, RedisError, ResponseError
 
 from ..exceptions import ChannelLayerUnavailable
 from .latency import Latency
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 # Replies between two extensions of a batch's deadline.
 _PROGRESS_EVERY = 256
 
-_Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
+_Pending = tuple[tuple[Any, ...], bytes, "asyncio.Future[Any]"]  # the command, packed, its caller
 
 
 class Publisher:
@@ -46,10 +47,14 @@ class Publisher:
         self.failed = 0  # commands failed because Redis was unreachable or too slow
 
     async def execute(self, *args: Any) -> Any:
-        """Run one command in the next batch and return its reply."""
+        """Run one command in the next batch and return its reply.
+
+        Packed here, so an argument Redis cannot take fails this call alone (DataError).
+        """
+        packed = _pack(args)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((args, future))
+        self._queue.append((args, packed, future))
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush(), name="channels_fanout publisher")
         return await future
@@ -78,14 +83,14 @@ class Publisher:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout) as deadline:
-                replies = await self._exchange([args for args, _ in batch], deadline)
+                await self._exchange(batch, deadline)
         except Exception as exc:
             # Refused credentials or TLS: a configuration problem, not Redis failing.
             error: ChannelLayerUnavailable | None = refusal(exc, where(self._description), "the connection")
             if error is None:
                 if not isinstance(exc, (RedisError, OSError, TimeoutError)):  # a bug or an unforeseen reply
                     logger.exception("Publishing to %s failed unexpectedly", self._description)
-                self.failed += len(batch)
+                self.failed += sum(not future.done() for *_, future in batch)
                 error = ChannelLayerUnavailable(f"Redis at {self._description} is unavailable: {exc or 'timeout'}")
             # The connection's state is unknown (a reply may be half read): start afresh next time.
             await self._disconnect()
@@ -93,18 +98,13 @@ class Publisher:
             return
         self.latency.observe(time.perf_counter() - started)
         self.commands += len(batch)
-        for (args, future), reply in zip(batch, replies, strict=True):
-            if future.done():
-                continue
-            if isinstance(reply, Exception):
-                # An ACL refusal (NOPERM, or NOAUTH once a server starts requiring a password) is
-                # explained; any other error reply (NOSCRIPT, MOVED) goes to the caller as redis-py made it.
-                future.set_exception(refusal(reply, where(self._description), *describe_command(args)) or reply)
-            else:
-                future.set_result(reply)
 
-    async def _exchange(self, commands: list[tuple[Any, ...]], deadline: asyncio.Timeout) -> list[Any]:
-        """Send a batch and read its replies; ``deadline`` bounds the wait for progress, not the batch."""
+    async def _exchange(self, batch: list[_Pending], deadline: asyncio.Timeout) -> None:
+        """Send a batch and settle each caller as its reply arrives; ``deadline`` bounds the wait for progress.
+
+        A caller settled early runs (and queues its next command) while the rest of the batch is still
+        in Redis, so the next batch is ready when this one ends: Redis and this process work side by side.
+        """
         if self._connection is None:
             self._connection = self._make_connection()
         connection = self._connection
@@ -112,16 +112,20 @@ class Publisher:
             await self._drop_if_closed(connection)
         if not connection.is_connected:
             await connection.connect()  # type: ignore[no-untyped-call]
-        await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
-        replies: list[Any] = []
-        for count in range(1, len(commands) + 1):
+        await connection.send_packed_command([packed for _, packed, _ in batch], check_health=False)
+        for count, (args, _, future) in enumerate(batch, 1):
             if count % _PROGRESS_EVERY == 0:  # a big batch on a busy server is slow, not stuck
                 deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
             try:
-                replies.append(await connection.read_response(disconnect_on_error=False))
+                reply = await connection.read_response(disconnect_on_error=False)
             except ResponseError as exc:  # an error reply to one command: the others stand
-                replies.append(exc)
-        return replies
+                # An ACL refusal (NOPERM, or NOAUTH once a server starts requiring a password) is
+                # explained; any other error reply (NOSCRIPT, MOVED) goes to the caller as redis-py made it.
+                if not future.done():
+                    future.set_exception(refusal(exc, where(self._description), *describe_command(args)) or exc)
+                continue
+            if not future.done():
+                future.set_result(reply)
 
     @staticmethod
     async def _drop_if_closed(connection: AbstractConnection) -> None:
@@ -144,8 +148,16 @@ class Publisher:
 
     @staticmethod
     def _fail(batch: list[_Pending], error: ChannelLayerUnavailable, cause: BaseException | None = None) -> None:
-        for _, future in batch:
+        for *_, future in batch:
             if not future.done():
                 exc = again(error)
                 exc.__cause__ = cause
                 future.set_exception(exc)
+
+
+def _pack(args: tuple[Any, ...]) -> bytes:
+    """One command in RESP: hiredis packs str, bytes, int and float itself, without redis-py's per-argument pass."""
+    try:
+        return bytes(hiredis.pack_command(args))
+    except TypeError as exc:
+        raise DataError(f"Invalid argument for {describe_command(args)[0]}: {exc}") from None
