@@ -2,9 +2,10 @@
 
 Keys (``Names.group_key``): ``prefix:history:{group}``, a stream whose entries hold the HISTORY
 frame head under field ``f``; ``prefix:history-epoch:{group}``, ``"<epoch>|<id of its first
-entry>|<id of its newest>"``. Both expire ``ttl`` seconds after the last message. The epoch is named when the
-stream is created, so a stream lost and created again (a restart without persistence, flush,
-eviction, expiry) is a new epoch; if only the epoch key is gone, the stream is dropped with it.
+entry>|<id of its newest>|<entries added in the epoch>"``. Both expire ``ttl`` seconds after the
+last message. The epoch is named when the stream is created, so a stream lost and created again (a
+restart without persistence, flush, eviction, expiry) is a new epoch; if only the epoch key is gone,
+the stream is dropped with it.
 
 Both scripts run on the shard's auto-pipelining publisher, so concurrent calls share round trips.
 """
@@ -22,38 +23,43 @@ __all__ = ["Limits", "StreamRead", "append", "limits", "read"]
 
 # Add to the stream, trim it, refresh both TTLs and publish the frame with its position: one atomic step,
 # so every subscriber sees a message only once it is in the history, with the position it has there.
-# The sender names the last message it added to this group (ARGV[3], "epoch:id"): unless that is the newest
-# one (the common case, checked without a lookup), it must still be in the stream or trimmed away at the
-# front; if it is gone, Redis lost acknowledged messages (a failover to a replica without the tail, an AOF
-# that lost its last second), and the history starts a new epoch rather than hide the hole. A new epoch is
-# named after the key and its first entry's id, so a stream created again never gets an old name.
-# Redis 5 and 6 need effects replication for writes after XADD's generated id; on 7 it is the only mode.
+# The epoch key holds "<epoch>|<first id>|<newest id>|<messages added in the epoch>", and the script returns
+# it as the sender's token for its next append to the group (ARGV[3]). Unless the token is still the key
+# (nothing added since: the common case, checked without a lookup) or enough messages were added since for
+# trimming to have taken it, the sender's last message must still be in the stream; if it is gone, Redis
+# lost acknowledged messages (a failover to a replica without the tail, an AOF that lost its last second),
+# and the history starts a new epoch rather than hide the hole. (A hole behind the trimmed front is no
+# longer in any read.) A new epoch is named after the key and its first entry's id, so a stream created
+# again never gets an old name. Redis 5 and 6 need effects replication for writes after XADD's generated
+# id; on 7 it is the only mode.
 _APPEND = """
 redis.replicate_commands()
 local meta = redis.call('GET', KEYS[2])
-local epoch, first, newest
-if meta then epoch, first, newest = string.match(meta, '^([^|]*)|([^|]*)|(.*)$') end
-if meta and ARGV[3] ~= '' and ARGV[3] ~= epoch .. ':' .. newest then
-  local last_epoch, last = string.match(ARGV[3], '^([^:]*):(.*)$')
-  if last_epoch == epoch and #redis.call('XRANGE', KEYS[1], last, last) == 0 then
-    local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-    if not oldest then
+local epoch, first, added
+if meta then
+  epoch, first, added = string.match(meta, '^([^|]*)|([^|]*)|[^|]*|(%d+)$')
+  if not epoch then
+    meta = false
+  elseif ARGV[3] ~= '' and ARGV[3] ~= meta then
+    local last_epoch, last, last_added = string.match(ARGV[3], '^([^|]*)|[^|]*|([^|]*)|(%d+)$')
+    if last_epoch == epoch and tonumber(added) - tonumber(last_added) < tonumber(ARGV[4])
+        and #redis.call('XRANGE', KEYS[1], last, last) == 0 then
       meta = false
-    else
-      local lm, ls = string.match(last, '^(%d+)-(%d+)$')
-      local om, os = string.match(oldest[1], '^(%d+)-(%d+)$')
-      lm, ls, om, os = tonumber(lm), tonumber(ls), tonumber(om), tonumber(os)
-      if not (lm < om or (lm == om and ls < os)) then meta = false end
     end
   end
 end
 if not meta then redis.call('DEL', KEYS[1]) end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], '*', 'f', ARGV[1])
-if not meta then epoch, first = string.sub(redis.sha1hex(KEYS[1] .. id), 1, 12), id end
-redis.call('SET', KEYS[2], epoch .. '|' .. first .. '|' .. id, 'PX', ARGV[5])
+if meta then
+  added = tonumber(added) + 1
+else
+  epoch, first, added = string.sub(redis.sha1hex(KEYS[1] .. id), 1, 12), id, 1
+end
+meta = epoch .. '|' .. first .. '|' .. id .. '|' .. added
+redis.call('SET', KEYS[2], meta, 'PX', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH_COMMAND', ARGV[2], ARGV[1] .. cmsgpack.pack(epoch, id))
-return epoch .. ':' .. id
+return meta
 """
 #: The append script per publish command: PUBLISH, or SPUBLISH on a cluster.
 _APPENDS = {command: Script(_APPEND.replace("PUBLISH_COMMAND", command)) for command in ("PUBLISH", "SPUBLISH")}
@@ -104,10 +110,10 @@ class StreamRead:
 async def append(
     shard: Shard, keys: tuple[bytes, bytes], topic: bytes, head: bytes, last: bytes, limits: Limits
 ) -> bytes:
-    """Add a HISTORY frame head to the stream and publish the whole frame on ``topic``; returns its position.
+    """Add a HISTORY frame head to the stream and publish the whole frame on ``topic``; returns a token.
 
-    ``last`` is the position (``b"epoch:id"``, as returned) of the last message this process added to the
-    group, or ``b""``. Arguments go as bytes: this runs once per ``group_send``.
+    ``last`` is the token returned for the last message this process added to the group, or ``b""``: the
+    script checks that Redis still has that message. Arguments go as bytes: this runs once per ``group_send``.
     """
     script = _APPENDS[shard.publish_command]
     return bytes(await script.run(shard.publisher, keys, (head, topic, last, *limits)))

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from channels_fanout import FanoutChannelLayer, signals
+from channels_fanout.naming import Names
 from tests.helpers import FAST, command_calls, eventually, receive, subscriber_outage
 
 HISTORY = {"room.*": {"size": 50, "ttl": 60}}
@@ -126,6 +127,44 @@ async def test_a_history_lost_and_created_again_is_a_new_epoch_never_covered(mak
     after = await layer.group_history("room.1", since=old)
     assert not after.covered and after.messages == []
     assert after.position.split(":")[0] != old.split(":")[0]
+
+
+def _history_keys(group: str) -> list[str]:
+    names = Names("asgi")
+    return [names.group_key("history", group), names.group_key("history-epoch", group)]
+
+
+async def test_a_history_that_lost_acknowledged_messages_starts_a_new_epoch_at_their_senders_next_message(
+    make_history_layer, private_redis
+):
+    # As a replica promoted without the tail, or an AOF that lost its last second: Redis goes back to an
+    # earlier state of both keys while the sender holds the position of a message that is gone.
+    sender, other = make_history_layer(), make_history_layer()
+    await sender.group_send("room.1", {"type": "m", "n": 0})
+    kept = (await sender.group_history("room.1")).position
+    with private_redis.client() as client:
+        snapshot = [client.dump(key) for key in _history_keys("room.1")]
+        await sender.group_send("room.1", {"type": "m", "n": 1})
+        for key, value in zip(_history_keys("room.1"), snapshot, strict=True):
+            client.restore(key, 60_000, value, replace=True)
+    await other.group_send("room.1", {"type": "m", "n": 2})  # a process that lost nothing: same epoch
+    assert (await sender.group_history("room.1", since=kept)).covered
+    await sender.group_send("room.1", {"type": "m", "n": 3})
+    after = await sender.group_history("room.1", since=kept)
+    assert not after.covered and after.position.split(":")[0] != kept.split(":")[0]
+
+
+async def test_messages_trimmed_or_added_by_others_since_a_senders_last_keep_the_epoch(make_history_layer):
+    sender, other = make_history_layer(), make_history_layer()
+    await sender.group_send("room.1", {"type": "m", "n": 0})
+    epoch = (await sender.group_history("room.1")).position.split(":")[0]
+    await other.group_send("room.1", {"type": "m", "n": 1})
+    await sender.group_send("room.1", {"type": "m", "n": 2})  # its last is in the stream, not the newest
+    for n in range(3, 3 + HISTORY["room.*"]["size"] + 5):  # its last is trimmed away
+        await other.group_send("room.1", {"type": "m", "n": n})
+    await sender.group_send("room.1", {"type": "m", "n": 99})
+    latest = await sender.group_history("room.1", limit=1)
+    assert latest.position.split(":")[0] == epoch and latest.messages[0]["n"] == 99
 
 
 async def test_a_history_expires_ttl_seconds_after_the_last_message(make_history_layer):
