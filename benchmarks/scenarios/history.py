@@ -5,8 +5,8 @@ process with one member in each group), where ``fanout-history`` keeps every gro
 in a Redis Stream: each group_send is then one script (XADD, trim, TTLs, PUBLISH). Besides
 throughput and CPU, two readings after the measured burst:
 
-- Who sends what. INFO commandstats counts the commands a script runs like any other (six per
-  group_send with history), so a short accounting step of serial group_sends runs under MONITOR,
+- Who sends what. INFO commandstats counts the commands a script runs like any other (six for a
+  lone group_send with history), so a short accounting step of serial group_sends runs under MONITOR,
   which tells what clients sent (EVALSHA is one command) from what their scripts ran. MONITOR
   slows Redis down, hence its own step.
 - Redis memory per group: MEMORY USAGE of every key that names one of the run's groups, over the
@@ -51,6 +51,7 @@ def run(run: Run, params: dict[str, Any]) -> Outcome:
     result["metrics"].update({
         "receiver_cpu_ms_per_1k": measured.receiver_cpu * 1e6 / sent if sent else None,
         "client_commands_per_send": sum(sources.clients.values()) / accounted,
+        "burst_scripts_per_send": measured.redis.commands.get("evalsha", 0) / sent if sent else None,
         "bytes_per_group": key_bytes / groups,
         "keys_per_group": keys / groups,
     })  # fmt: skip
@@ -84,6 +85,8 @@ HISTORY_COST = Scenario(
     metrics=(
         Metric("sends_per_s", "group_sends/s", "higher"),
         Metric("client_commands_per_send", "Redis commands sent / group_send (EVALSHA = 1)", "lower", 2, redis=True),
+        Metric("burst_scripts_per_send", "scripts / group_send in the burst (a group's sends of a turn share one)",
+               "lower", 3, redis=True),
         Metric("commands_per_send", "Redis commands run / group_send (those scripts run too)", "lower", 2, redis=True),
         Metric("redis_cpu_ms_per_1k", "Redis CPU ms / 1k group_sends", "lower", 1, redis=True),
         Metric("publisher_cpu_ms_per_1k", "publisher CPU ms / 1k group_sends", "lower", 1),

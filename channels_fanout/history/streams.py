@@ -21,10 +21,12 @@ from .positions import Position, next_id
 
 __all__ = ["Limits", "StreamRead", "append", "limits", "read"]
 
-# Add to the stream, trim it, refresh both TTLs and publish the frame with its position: one atomic step,
-# so every subscriber sees a message only once it is in the history, with the position it has there.
+# Add messages to the stream, trim it, refresh both TTLs and publish each frame with its position: one
+# atomic step, so every subscriber sees a message only once it is in the history, with the position it has
+# there. ARGV: the topic, the sender's token, size, ttl in ms, then the frame heads, in order (one process's
+# concurrent sends to the group share one call).
 # The epoch key holds "<epoch>|<first id>|<newest id>|<messages added in the epoch>", and the script returns
-# it as the sender's token for its next append to the group (ARGV[3]). Unless the token is still the key
+# it as the sender's token for its next append to the group (ARGV[2]). Unless the token is still the key
 # (nothing added since: the common case, checked without a lookup) or enough messages were added since for
 # trimming to have taken it, the sender's last message must still be in the stream; if it is gone, Redis
 # lost acknowledged messages (a failover to a replica without the tail, an AOF that lost its last second),
@@ -40,25 +42,30 @@ if meta then
   epoch, first, added = string.match(meta, '^([^|]*)|([^|]*)|[^|]*|(%d+)$')
   if not epoch then
     meta = false
-  elseif ARGV[3] ~= '' and ARGV[3] ~= meta then
-    local last_epoch, last, last_added = string.match(ARGV[3], '^([^|]*)|[^|]*|([^|]*)|(%d+)$')
-    if last_epoch == epoch and tonumber(added) - tonumber(last_added) < tonumber(ARGV[4])
+  elseif ARGV[2] ~= '' and ARGV[2] ~= meta then
+    local last_epoch, last, last_added = string.match(ARGV[2], '^([^|]*)|[^|]*|([^|]*)|(%d+)$')
+    if last_epoch == epoch and tonumber(added) - tonumber(last_added) < tonumber(ARGV[3])
         and #redis.call('XRANGE', KEYS[1], last, last) == 0 then
       meta = false
     end
   end
 end
-if not meta then redis.call('DEL', KEYS[1]) end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], '*', 'f', ARGV[1])
 if meta then
-  added = tonumber(added) + 1
+  added = tonumber(added)
 else
-  epoch, first, added = string.sub(redis.sha1hex(KEYS[1] .. id), 1, 12), id, 1
+  redis.call('DEL', KEYS[1])
+  added = 0
+end
+local id
+for i = 5, #ARGV do
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '*', 'f', ARGV[i])
+  if i == 5 and not meta then epoch, first = string.sub(redis.sha1hex(KEYS[1] .. id), 1, 12), id end
+  added = added + 1
+  redis.call('PUBLISH_COMMAND', ARGV[1], ARGV[i] .. cmsgpack.pack(epoch, id))
 end
 meta = epoch .. '|' .. first .. '|' .. id .. '|' .. added
-redis.call('SET', KEYS[2], meta, 'PX', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH_COMMAND', ARGV[2], ARGV[1] .. cmsgpack.pack(epoch, id))
+redis.call('SET', KEYS[2], meta, 'PX', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return meta
 """
 #: The append script per publish command: PUBLISH, or SPUBLISH on a cluster.
@@ -108,15 +115,15 @@ class StreamRead:
 
 
 async def append(
-    shard: Shard, keys: tuple[bytes, bytes], topic: bytes, head: bytes, last: bytes, limits: Limits
+    shard: Shard, keys: tuple[bytes, bytes], topic: bytes, heads: list[bytes], last: bytes, limits: Limits
 ) -> bytes:
-    """Add a HISTORY frame head to the stream and publish the whole frame on ``topic``; returns a token.
+    """Add HISTORY frame heads to the stream, in order, and publish each whole frame on ``topic``; returns a token.
 
-    ``last`` is the token returned for the last message this process added to the group, or ``b""``: the
-    script checks that Redis still has that message. Arguments go as bytes: this runs once per ``group_send``.
+    ``last`` is the token returned for the last messages this process added to the group, or ``b""``: the
+    script checks that Redis still has them. Arguments go as bytes: this runs for every ``group_send``.
     """
     script = _APPENDS[shard.publish_command]
-    return bytes(await script.run(shard.publisher, keys, (head, topic, last, *limits)))
+    return bytes(await script.run(shard.publisher, keys, (topic, last, *limits, *heads)))
 
 
 async def read(shard: Shard, keys: tuple[str, str], since: Position | None, count: int) -> StreamRead:

@@ -1,10 +1,11 @@
 """The groups with history on one event loop: their positions, the replay after a lost subscription, and reads.
 
 A group matching a ``history`` pattern is sent with one script that adds the message to the group's
-stream and publishes it with its position. Each process keeps a ``Cursor`` per such group it has
-members in; when the hub reports the group's subscription lost, live messages are held, and once it
-is back the missed messages are read from the stream and delivered first. What the stream can no
-longer cover is reported to the node, which signals the gap.
+stream and publishes it with its position (sends to the group in the same turn of the loop share
+one: ``history.appender``). Each process keeps a ``Cursor`` per such group it has members in; when
+the hub reports the group's subscription lost, live messages are held, and once it is back the
+missed messages are read from the stream and delivered first. What the stream can no longer cover
+is reported to the node, which signals the gap.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .. import envelope
 from ..config import HistoryPolicy, LayerConfig
 from ..exceptions import ChannelLayerUnavailable
 from ..history import streams
+from ..history.appender import Appender, Target
 from ..history.cursor import Cursor
 from ..history.positions import Position
 from ..naming import Names
@@ -38,13 +40,10 @@ Live = tuple[float, bytes]  # expires_at, body
 
 @dataclass(frozen=True)
 class HistoryPlan:
-    """How a group with history is sent: its policy, and the script's arguments that never change, encoded once."""
+    """How a group with history is sent: its policy, and where its messages go, encoded once."""
 
-    group: str
     policy: HistoryPolicy
-    topic: bytes
-    keys: tuple[bytes, bytes]  # the stream, the epoch key
-    limits: streams.Limits
+    target: Target
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class Recovery:
         self._hub_for = hub_for
         self._signal_gap = signal_gap
         self._plans: dict[str, HistoryPlan | None] = {}
-        self._sent: dict[str, bytes] = {}  # group -> the position of the last message sent from here
+        self._appender = Appender()
         self._cursors: dict[str, Cursor[Live]] = {}  # groups with history and local members
         self._starting: dict[str, asyncio.Task[None]] = {}
         self._replaying = asyncio.Lock()
@@ -104,17 +103,14 @@ class Recovery:
             return None
         stream, epoch = self._keys(group)
         limits = streams.limits(policy.size, policy.ttl)
-        return HistoryPlan(group, policy, self._names.group_topic(group), (stream.encode(), epoch.encode()), limits)
+        target = Target(group, (stream.encode(), epoch.encode()), self._names.group_topic(group), limits)
+        return HistoryPlan(policy, target)
 
     # Sending and receiving
 
     async def send(self, plan: HistoryPlan, expires_at: float, body: bytes) -> None:
-        head = envelope.history_head(expires_at, body)
-        group, shard = plan.group, self._hub_for(plan.topic)
-        sent = await streams.append(shard, plan.keys, plan.topic, head, self._sent.get(group, b""), plan.limits)
-        if len(self._sent) >= _PLAN_CACHE and group not in self._sent:
-            self._sent.clear()  # forgetting only costs the check that Redis kept what this process sent last
-        self._sent[group] = sent
+        target = plan.target
+        await self._appender.send(target, self._hub_for(target.topic), envelope.history_head(expires_at, body))
 
     def live(self, topic: bytes, frame: list[Any]) -> None:
         """A HISTORY frame arrived on ``topic``: deliver it now, or hold it for the replay under way."""
@@ -269,6 +265,7 @@ class Recovery:
         return self._names.group_key("history", group), self._names.group_key("history-epoch", group)
 
     async def close(self) -> None:
+        await self._appender.close()
         starting = list(self._starting.values())
         for task in starting:
             task.cancel()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from channels_fanout import FanoutChannelLayer, signals
+from channels_fanout import ChannelLayerUnavailable, FanoutChannelLayer, signals
 from channels_fanout.naming import Names
 from tests.helpers import FAST, command_calls, eventually, receive, subscriber_outage
 
@@ -53,6 +53,33 @@ async def test_a_history_group_message_carries_its_position_and_costs_one_comman
     assert len(set(positions)) == 11 and len({p.split(":")[0] for p in positions}) == 1
     await sender.group_send("plain", {"type": "p"})
     assert "history_position" not in await receive(receiver, channel)
+
+
+async def test_concurrent_sends_to_one_group_share_one_script_and_arrive_in_the_order_they_were_called(
+    make_history_layer, private_redis
+):
+    receiver, sender = make_history_layer(capacity=200), make_history_layer()
+    channel = await member(receiver, "room.1")
+    await sender.group_send("room.1", {"type": "m", "n": -1})  # the first use loads the script
+    with private_redis.client() as client:
+        before = command_calls(client, "evalsha")
+        await asyncio.gather(*(sender.group_send("room.1", {"type": "m", "n": n}) for n in range(150)))
+        assert command_calls(client, "evalsha") == before + 2  # 100 messages at most per script
+    received = [await receive(receiver, channel) for _ in range(151)]
+    assert [m["n"] for m in received] == list(range(-1, 150))
+    assert len({m["history_position"] for m in received}) == 151
+    history = await receiver.group_history("room.1", limit=200)
+    assert [m["n"] for m in history.messages] == list(range(100, 150))  # size 50
+
+
+async def test_sends_in_flight_when_the_layer_closes_end_without_hanging(make_history_layer):
+    layer = make_history_layer()
+    await layer.group_send("room.1", {"type": "m"})
+    sends = [asyncio.ensure_future(layer.group_send("room.1", {"type": "m", "n": n})) for n in range(20)]
+    await asyncio.sleep(0)
+    await asyncio.wait_for(layer.close(), 2)
+    for outcome in await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 2):
+        assert outcome is None or isinstance(outcome, ChannelLayerUnavailable)
 
 
 async def test_what_was_published_during_an_outage_is_replayed_in_order_before_later_messages(
