@@ -14,13 +14,9 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, cast
-from urllib.parse import urlsplit
+from typing import Any
 
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import AbstractConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.asyncio.cluster import RedisCluster
 
 from ...config import describe_host
 from ...exceptions import ChannelLayerRefused, ChannelLayerUnavailable
@@ -30,13 +26,13 @@ from ..references import References
 from ..refusals import RefusalLog, again, refusal, where
 from ..supervised import CONNECTION_ERRORS, REFUSED_RETRY_FACTOR, MessageHandler
 from .publisher import ClusterPublisher, primary_of
+from .slot_map import BACKOFF_BASE, SlotMap
 from .subscriber import ClusterSubscriber
 
 __all__ = ["ClusterHub"]
 
 logger = logging.getLogger(__name__)
 
-_BACKOFF_BASE = 0.05
 _ERRORS = CONNECTION_ERRORS
 
 
@@ -55,10 +51,10 @@ class ClusterHub:
         reconnect_max_delay: float,
     ) -> None:
         kwargs = dict(host)
-        self._urls: tuple[str, ...] = kwargs.pop("cluster")
+        urls: tuple[str, ...] = kwargs.pop("cluster")
         kwargs.setdefault("protocol", 2)
         kwargs.setdefault("socket_connect_timeout", command_timeout)
-        self._kwargs = kwargs
+        self._slot_map = SlotMap(urls, kwargs, command_timeout, reconnect_max_delay)
         self.description = describe_host(host)
         self._on_message = on_message
         self._on_lost = on_lost
@@ -66,9 +62,9 @@ class ClusterHub:
         self._heartbeat_interval = heartbeat_interval
         self._command_timeout = command_timeout
         self._reconnect_max_delay = reconnect_max_delay
-        self.client = self._cluster(socket_timeout=command_timeout)
+        self.client = self._slot_map.client
         self.publisher = ClusterPublisher(
-            self.client, self._connection_to, command_timeout, self._slot_map_stale, self._slot_map_ready
+            self.client, self._slot_map.connection_to, command_timeout, self._slot_map_stale, self._slot_map.ready
         )
         self._blocking_client: RedisCluster | None = None
         self._loop = asyncio.get_running_loop()
@@ -82,38 +78,16 @@ class ClusterHub:
         self._recovered: dict[bytes, float] = {}  # topic -> outage, until reported to on_gap
         self._confirmations = Confirmations(self._loop)
         self._route_event = asyncio.Event()
-        self._stale = False  # the slot map must be read again before routing
         self._troubled = False  # something failed (a subscriber, a publish) since the last routing pass
         self._trouble = 0  # such passes in a row, for backoff
         self._troubled_at = 0.0
         self._router: asyncio.Task[None] | None = None
         self._router_refusal: ChannelLayerRefused | None = None  # the slot map cannot be read: Redis refuses
         self._refusal_log = RefusalLog(logger, REFUSED_RETRY_FACTOR * reconnect_max_delay)
-        self._slot_map_read: asyncio.Task[None] | None = None
-        self._slot_map_known = False  # read at least once: commands can be routed
         self._closed = False
         # For stats, as Hub counts them; on a cluster every restore follows a loss, so the two are equal.
         self.reconnects = 0  # subscriptions restored after a lost connection, a moved slot or a failover
         self.gaps = 0  # those after which subscribed topics had missed messages
-
-    def _cluster(self, *, socket_timeout: float) -> RedisCluster:
-        startup = [
-            ClusterNode(parts.hostname or "localhost", parts.port or 6379) for parts in map(urlsplit, self._urls)
-        ]
-        # A few quick retries (redis-py's default is ten): a failover shows as ChannelLayerUnavailable
-        # within about ``command_timeout``, as on one server, and the router re-reads the slot map.
-        retry = Retry(ExponentialWithJitterBackoff(cap=self._reconnect_max_delay, base=_BACKOFF_BASE), 2)
-        kwargs = {"retry": retry, **self._kwargs, "socket_timeout": socket_timeout}
-        return RedisCluster.from_url(self._urls[0], startup_nodes=startup[1:], **kwargs)
-
-    def _connection_to(self, address: str) -> Callable[[], AbstractConnection]:
-        """A factory of owned connections to one node, with the cluster client's settings and no retries."""
-        host, _, port = address.rpartition(":")
-        node = ClusterNode(host, int(port), **cast(dict[str, Any], self.client.get_connection_kwargs()))
-        # No socket timeout: an idle subscriber waits for minutes (the heartbeat catches a dead peer),
-        # and the publisher sets one deadline per batch. Retrying is the supervisor's job.
-        kwargs = {**node.connection_kwargs, "socket_timeout": None, "retry": Retry(NoBackoff(), 0)}
-        return lambda: cast(AbstractConnection, node.connection_class(**kwargs))
 
     # Commands
 
@@ -130,7 +104,7 @@ class ClusterHub:
         """BLPOP one key on its primary for at most ``timeout`` seconds."""
         if self._blocking_client is None:
             # The socket timeout must outlast the server-side BLPOP timeout.
-            self._blocking_client = self._cluster(socket_timeout=timeout + self._command_timeout)
+            self._blocking_client = self._slot_map.make_client(socket_timeout=timeout + self._command_timeout)
         return await keyspace.pop(self._blocking_client, key, timeout, self.description)
 
     async def delete_keys(self, pattern: str) -> None:
@@ -225,12 +199,12 @@ class ClusterHub:
                 if to is not None:
                     self._moved_to[topic] = to
         if to is None:
-            self._stale = True
+            self._slot_map.stale = True
         self._trouble_router()
 
     def on_down(self, subscriber: ClusterSubscriber, lost: set[bytes]) -> None:
         self._note_lost(lost)
-        self._stale = True  # the node may have failed over: its slots may have a new primary
+        self._slot_map.stale = True  # the node may have failed over: its slots may have a new primary
         self._trouble_router()
 
     def on_refused(self, subscriber: ClusterSubscriber, topics: set[bytes], refusal: ChannelLayerRefused) -> None:
@@ -248,7 +222,7 @@ class ClusterHub:
 
     def _slot_map_stale(self) -> None:
         """A publish found no primary: read the slot map again (a publishing-only hub has no other cue)."""
-        self._stale = True
+        self._slot_map.stale = True
         self._trouble_router()
 
     def _trouble_router(self) -> None:
@@ -276,10 +250,10 @@ class ClusterHub:
                 recent = now - self._troubled_at < 2 * self._reconnect_max_delay
                 self._trouble, self._troubled_at = (self._trouble + 1 if recent else 1), now
                 if self._trouble > 1:
-                    delay = min(self._reconnect_max_delay, _BACKOFF_BASE * 2 ** (self._trouble - 2))
+                    delay = min(self._reconnect_max_delay, BACKOFF_BASE * 2 ** (self._trouble - 2))
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             try:
-                await self._read_slot_map()
+                await self._slot_map.read()
                 self._review()
                 self._assign()
             except Exception as exc:  # a bug or an unforeseen reply must not stop routing for good
@@ -290,7 +264,7 @@ class ClusterHub:
                     logger.warning("Routing topics on %s failed (%s); retrying", self.description, exc)
                 else:
                     logger.exception("Routing topics on %s failed unexpectedly; retrying", self.description)
-                self._stale = self._troubled = True
+                self._slot_map.stale = self._troubled = True
                 self._route_event.set()
                 if refused is not None:
                     await asyncio.sleep(REFUSED_RETRY_FACTOR * self._reconnect_max_delay)
@@ -309,28 +283,6 @@ class ClusterHub:
         self._refusal_log.refused(refused)
         for topic in self._unrouted:
             self._confirmations.fail(topic, refused)
-
-    async def _read_slot_map(self) -> None:
-        # redis-py leaks the connection of a slot-map read cancelled half way: time the read out
-        # without cancelling it; the next round, or close(), waits for the same read.
-        read = self._slot_map_read
-        if read is None or read.done():
-            read = self._slot_map_read = self._loop.create_task(self._fetch_slot_map())
-            read.add_done_callback(lambda task: task.cancelled() or task.exception())
-        async with asyncio.timeout(self._command_timeout):
-            await asyncio.shield(read)
-
-    async def _slot_map_ready(self) -> None:
-        """Before the first command: the slot map, read by the same shielded read as the router's."""
-        if not self._slot_map_known:
-            await self._read_slot_map()
-
-    async def _fetch_slot_map(self) -> None:
-        await self.client.initialize()  # the first time only
-        self._slot_map_known = True
-        if self._stale:
-            self._stale = False
-            await self.client.nodes_manager.initialize()
 
     def _review(self) -> None:
         """Topics of unreachable nodes whose slot now has another primary go to be routed again."""
@@ -352,7 +304,7 @@ class ClusterHub:
                 if subscriber is None:
                     subscriber = self._subscribers[address] = ClusterSubscriber(
                         address,
-                        self._connection_to(address),
+                        self._slot_map.connection_to(address),
                         self,
                         heartbeat_interval=self._heartbeat_interval,
                         command_timeout=self._command_timeout,
@@ -369,20 +321,13 @@ class ClusterHub:
         if router is not None:
             router.cancel()
             await asyncio.gather(router, return_exceptions=True)
-        read, self._slot_map_read = self._slot_map_read, None
-        if read is not None and not read.done():
-            await asyncio.wait([read], timeout=self._command_timeout)
-            read.cancel()
-            # Until it has stopped, a read may still add nodes (and their connections) that aclose() below misses.
-            await asyncio.gather(read, return_exceptions=True)
+        # Until it has stopped, a read may still add nodes (and their connections) that close() below misses.
+        await self._slot_map.stop_reading()
         subscribers, self._subscribers = list(self._subscribers.values()), {}
         for subscriber in subscribers:
             await subscriber.close()
         self._confirmations.fail_all(ChannelLayerUnavailable("the channel layer was closed"))
         await self.publisher.close()
-        # redis-py disconnects nodes dropped from its slot map in background tasks of its own; a
-        # close that does not wait for them leaves their sockets open.
-        await asyncio.gather(*getattr(self.client.nodes_manager, "_background_tasks", ()), return_exceptions=True)
-        await self.client.aclose()
+        await self._slot_map.close()
         if self._blocking_client is not None:
             await self._blocking_client.aclose()
