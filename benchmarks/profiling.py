@@ -126,6 +126,8 @@ def profiled(profiler: str | None, path: str | None) -> Iterator[None]:
 
 def summary(path: str, top: int = 25) -> str:
     """The top functions by own time and by cumulative time (cProfile), or pyinstrument's call tree."""
+    if not Path(path).exists():
+        return "(no profile written: the run failed before its profiled window closed)"
     if not path.endswith(".prof"):
         return Path(path).read_text()
     out = io.StringIO()

@@ -217,6 +217,12 @@ def test_a_profiled_window_leaves_out_what_came_before_it():
     assert ("gone.py", 1, "setup") in window  # first seen inside the window: all of it counts
 
 
+def test_a_profile_that_was_never_written_is_reported_as_such(tmp_path):
+    from benchmarks.profiling import summary
+
+    assert "no profile written" in summary(str(tmp_path / "run-daphne-0.prof"))
+
+
 def test_a_sqlite_chat_database_is_a_file_in_the_run_directory(tmp_path):
     from benchmarks.chatsite import chat_database
 
