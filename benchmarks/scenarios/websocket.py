@@ -181,14 +181,16 @@ async def _probe(client: _Client, senders: list[tuple[int, str]]) -> None:
 
 def run(run: Run, params: dict[str, Any]) -> Outcome:
     workdir = Path(tempfile.mkdtemp(prefix="channels-bench-chat-"))
-    servers: list[Daphne] = []
     try:
         with chat_database(params["database"], workdir) as database_url:
             env = chat_environment(database_url, run.redis_url, run.backend.path)
-            return _serve(run, params, env, workdir, servers)
+            servers: list[Daphne] = []
+            try:
+                return _serve(run, params, env, workdir, servers)
+            finally:  # before the database is dropped
+                for server in servers:
+                    server.stop()
     finally:
-        for server in servers:
-            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
