@@ -48,13 +48,15 @@ setup(
         "package": ["build>=1.2", "twine>=6"],
         # scripts/nox.sh: the test suite at both ends of the supported range (noxfile.py).
         "nox": ["nox>=2025.10.14"],
-        # dj-database-url: the chat benchmark serves the testproject, whose settings read DATABASE_URL with it.
+        # dj-database-url: the chat benchmark serves the testproject, whose settings read DATABASE_URL with it;
+        # psycopg: its PostgreSQL variants.
         "benchmarks": [
             "channels_redis>=4.2",
             "daphne>=4.0",
             "dj-database-url>=2.1",
             "websockets>=12",
             "pyinstrument>=4.6",
+            "psycopg[binary]>=3.1",
         ],
     },
     classifiers=[

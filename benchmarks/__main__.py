@@ -5,6 +5,8 @@
     python -m benchmarks --scenarios fanout,churn --backends fanout,pubsub --repeats 5
     python -m benchmarks --scenarios fanout --backends fanout --repeats 1 --profile pyinstrument
     python -m benchmarks --scenarios history,recovery          # the cost of history, and recovery under kills
+    python -m benchmarks --scenarios websocket-room-pg --backends fanout,pubsub --repeats 1 \
+        --profile cprofile --profile-role daphne                  # where the daphne processes spend their CPU
 
 See docs/benchmarks.md for what each scenario measures.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from .backends import ALIASES, OPTIONS, parse_backend
 from .profiling import PROFILERS
 from .runner import RESULTS, Options, run_suite
-from .scenarios import SCENARIOS
+from .scenarios import SCENARIOS, Scenario
 
 
 def _names(text: str, known: dict[str, object] | None = None) -> list[str]:
@@ -30,6 +32,13 @@ def _names(text: str, known: dict[str, object] | None = None) -> list[str]:
     return names
 
 
+def _chosen(names: list[str] | None, quick: bool) -> list[Scenario]:
+    """The scenarios named, or by default all of them (the smoke ones with ``--quick``)."""
+    if names is not None:
+        return [SCENARIOS[name] for name in names]
+    return [scenario for scenario in SCENARIOS.values() if scenario.smoke or not quick]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -38,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         type=lambda text: _names(text, dict(SCENARIOS)),
-        default=list(SCENARIOS),
-        help=f"comma-separated, from: {', '.join(SCENARIOS)} (default: all)",
+        help=f"comma-separated, from: {', '.join(SCENARIOS)} (default: all; with --quick, those marked for it)",
     )
     parser.add_argument(
         "--backends",
@@ -68,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     options = Options(
-        scenarios=[SCENARIOS[name] for name in arguments.scenarios],
+        scenarios=_chosen(arguments.scenarios, arguments.quick),
         backends=backends,
         repeats=arguments.repeats or (1 if arguments.quick else 3),
         quick=arguments.quick,

@@ -74,6 +74,18 @@ class Run:
         self._workers.append(worker)
         return worker
 
+    def server_launcher(self, role: str) -> tuple[str, ...]:
+        """How to start a server process of ``role`` ("daphne"): under the profiler if it is the role profiled.
+
+        Every server of the role is profiled (each to a file of its own), over the window the scenario marks.
+        """
+        if self._profiler != "cprofile" or self._profile_role != role:
+            return ("-m", role)
+        assert self._profile_dir is not None
+        path = str(self._profile_dir / f"{self.label}-{role}-{len(self.profiles)}.prof")
+        self.profiles.append(path)
+        return ("-m", "benchmarks.profiled_server", path, role)
+
     def left(self) -> float:
         """Seconds left of the run's timeout: what a wait for workers may take."""
         return max(self.deadline - time.monotonic(), 1.0)

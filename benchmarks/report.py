@@ -28,7 +28,7 @@ def render_text(results: dict[str, Any]) -> str:
         parts.append(_aligned([header, *rows]))
         parts.extend(f"   {note}" for note in _notes(entry))
     targets, unmeasured = _measured_targets(results)
-    parts.append("\nTargets (issues 6, 13 and 17):")
+    parts.append("\nTargets (issues 6, 13, 16 and 17):")
     parts.extend(f"  [{t['status']:^6}] {t['target']}: {t['detail']}" for t in targets)
     parts.extend(f"  {line}" for line in unmeasured)
     return "\n".join(parts)
@@ -47,7 +47,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             parts.append("")
             parts.extend(f"- {note}" for note in notes)
     targets, unmeasured = _measured_targets(results)
-    parts.append("\n### Targets (issues 6, 13 and 17)\n")
+    parts.append("\n### Targets (issues 6, 13, 16 and 17)\n")
     parts.extend(f"- **{t['status']}** {t['target']}: {t['detail']}" for t in targets)
     parts.extend(f"- {line}" for line in unmeasured)
     return "\n".join(parts) + "\n"

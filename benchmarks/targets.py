@@ -1,4 +1,4 @@
-"""Issues 6, 13 and 17's targets for channels_fanout, checked against the medians of one run of the suite.
+"""Issues 6, 13, 16 and 17's targets for channels_fanout, checked against the medians of one run of the suite.
 
 A target whose scenario or reference backend was not run is "n/a"; one that was run and fell short
 is "missed" with the numbers, never left out.
@@ -18,7 +18,7 @@ HISTORY = "fanout-history"
 def check(results: dict[str, Any]) -> list[dict[str, str]]:
     found: list[dict[str, str]] = []
     if SUBJECT in results["backends"]:
-        found += _layer_targets(results) + _presence_targets(results)
+        found += _layer_targets(results) + _websocket_targets(results) + _presence_targets(results)
     if HISTORY in results["backends"]:
         found += _history_targets(results)
     return found
@@ -46,6 +46,18 @@ def _layer_targets(results: dict[str, Any]) -> list[dict[str, str]]:
         _value(results, "memory", "layer_bytes", "under 2 KB per idle consumer in the process", lambda v: v < 2048),
         _ratio(results, "fanout-rate", "p99_ms", "pubsub", 1.0, below=True),
     ]
+    return found
+
+
+def _websocket_targets(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue 16: end to end through daphne, less server CPU per delivery and more deliveries than pubsub."""
+    found: list[dict[str, str]] = []
+    for scenario in results["scenarios"]:
+        if scenario.startswith("websocket"):
+            found += [
+                _ratio(results, scenario, "server_cpu_ms_per_1k", "pubsub", 0.9, below=True),
+                _ratio(results, scenario, "deliveries_per_s", "pubsub", 1.1),
+            ]
     return found
 
 

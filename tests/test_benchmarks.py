@@ -104,3 +104,145 @@ async def test_a_tally_counts_losses_and_duplicates_exactly_across_workers():
     assert (merged["expected"], merged["received"]) == (8, 9)
     assert (merged["lost"], merged["duplicates"]) == (2, 3)  # 1 and 3 never reached the second channel
     assert len(merged["latencies"]) == 9 and merged["latencies"] == sorted(merged["latencies"])
+
+
+def test_one_room_of_two_hundred_has_one_sender_and_idle_connections_sit_apart():
+    from benchmarks.seating import room_count, seats
+
+    params = {"processes": 2, "connections": 100, "rooms": 1, "idle_connections": 500, "idle_rooms": 100}
+    first, second = seats(params, 0), seats(params, 1)
+
+    active = [seat for seat in first + second if seat.active]
+    assert len(active) == 200 and {seat.room for seat in active} == {0}
+    assert [seat for seat in first + second if seat.sends] == [first[0]]
+    idle = [seat for seat in first + second if not seat.active]
+    assert len(idle) == 1000 and {seat.room for seat in idle} == set(range(1, 101))
+    assert not any(seat.sends for seat in idle) and room_count(params) == 101
+    assert all(seat.active for seat in first[:100]) and not any(seat.active for seat in first[100:])
+
+
+def test_each_room_has_one_sender_in_the_process_it_is_assigned_to():
+    from benchmarks.seating import seats
+
+    params = {"processes": 2, "connections": 100, "rooms": 10}
+    senders = [(process, seat.room) for process in (0, 1) for seat in seats(params, process) if seat.sends]
+    assert sorted(senders) == sorted((room % 2, room) for room in range(10))
+
+
+def test_idle_connections_without_rooms_of_their_own_are_refused():
+    from benchmarks.seating import seats
+
+    with pytest.raises(ValueError, match="idle_rooms"):
+        seats({"processes": 1, "connections": 1, "rooms": 1, "idle_connections": 5}, 0)
+
+
+def test_quick_runs_the_smoke_websocket_scenario_and_a_full_run_every_variant():
+    from benchmarks.__main__ import _chosen
+
+    quick = {scenario.name for scenario in _chosen(None, quick=True)}
+    full = {scenario.name for scenario in _chosen(None, quick=False)}
+    variants = {f"websocket{kind}{db}" for kind in ("", "-room", "-idle") for db in ("", "-pg")}
+    assert variants <= full and "websocket" in quick and not (variants - {"websocket"}) & quick
+    assert [scenario.name for scenario in _chosen(["websocket-room-pg"], quick=True)] == ["websocket-room-pg"]
+
+
+def _websocket_results(fanout: dict[str, float], pubsub: dict[str, float]) -> dict[str, object]:
+    medians = {name: {"values": values} for name, values in (("fanout", fanout), ("pubsub", pubsub))}
+    return {"backends": {"fanout": "", "pubsub": ""}, "scenarios": {"websocket-room-pg": {"medians": medians}}}
+
+
+def test_websocket_targets_ask_for_less_daphne_cpu_and_more_deliveries_than_pubsub():
+    from benchmarks.targets import check
+
+    met = check(_websocket_results(
+        {"server_cpu_ms_per_1k": 80.0, "deliveries_per_s": 1200.0},
+        {"server_cpu_ms_per_1k": 100.0, "deliveries_per_s": 1000.0},
+    ))  # fmt: skip
+    missed = check(_websocket_results(
+        {"server_cpu_ms_per_1k": 95.0, "deliveries_per_s": 1050.0},
+        {"server_cpu_ms_per_1k": 100.0, "deliveries_per_s": 1000.0},
+    ))  # fmt: skip
+
+    def websocket(found: list[dict[str, str]]) -> dict[str, str]:
+        return {t["target"]: t["status"] for t in found if t["target"].startswith("websocket-room-pg")}
+
+    assert websocket(met) == {
+        "websocket-room-pg server_cpu_ms_per_1k: fanout <= 0.9 x pubsub": "met",
+        "websocket-room-pg deliveries_per_s: fanout >= 1.1 x pubsub": "met",
+    }
+    assert set(websocket(missed).values()) == {"missed"}
+
+
+def test_profile_parts_charge_a_builtin_to_its_callers(tmp_path):
+    import marshal
+
+    from benchmarks.profiling import OTHER, part_of, parts
+
+    inbox, loop, builtin = (
+        ("/channels_fanout/local/inbox.py", 1, "take"),
+        ("/asyncio/events.py", 1, "_run"),
+        ("~", 0, "len"),
+    )
+    stats = {
+        inbox: (1, 1, 0.5, 0.8, {loop: (1, 1, 0.5, 0.8)}),
+        loop: (1, 1, 0.25, 1.0, {}),
+        builtin: (4, 4, 0.4, 0.4, {inbox: (3, 3, 0.3, 0.3), loop: (1, 1, 0.1, 0.1)}),
+    }
+    (tmp_path / "run.prof").write_bytes(marshal.dumps(stats))
+    assert parts(str(tmp_path / "run.prof")) == pytest.approx(
+        {"layer: channels_fanout fan-out and inboxes": 0.8, "event loop": 0.35}
+    )
+    assert part_of(("/site-packages/channels_fanout/local/inbox.py", 1, "take")).startswith("layer: channels_fanout")
+    assert part_of(("/site-packages/channels_redis/pubsub.py", 1, "receive")) == "layer: channels_redis"
+    assert part_of(("/site-packages/channels/consumer.py", 1, "dispatch")) == "Channels consumer dispatch"
+    assert part_of(("/usr/lib/python3.11/asyncio/base_events.py", 1, "_run_once")) == "event loop"
+    assert part_of(("/usr/lib/python3.11/heapq.py", 1, "heappush")) == OTHER
+
+
+def test_a_profiled_window_leaves_out_what_came_before_it():
+    from benchmarks import profiled_server
+
+    key = ("app.py", 1, "handle")
+    caller = ("loop.py", 1, "run")
+    profiled_server._opened.clear()
+    profiled_server._opened[key] = (2, 2, 0.5, 0.7, {caller: (2, 2, 0.5, 0.7)})
+    window = profiled_server._window({
+        key: (5, 5, 2.0, 2.5, {caller: (5, 5, 2.0, 2.5)}),
+        ("gone.py", 1, "setup"): (1, 1, 0.1, 0.1, {}),
+    })  # fmt: skip
+    profiled_server._opened.clear()
+    (cc, nc, own, cumulative, callers) = window[key]
+    assert (cc, nc) == (3, 3) and own == pytest.approx(1.5) and cumulative == pytest.approx(1.8)
+    assert callers[caller][2] == pytest.approx(1.5)
+    assert ("gone.py", 1, "setup") in window  # first seen inside the window: all of it counts
+
+
+def test_a_profile_that_was_never_written_is_reported_as_such(tmp_path):
+    from benchmarks.profiling import summary
+
+    assert "no profile written" in summary(str(tmp_path / "run-daphne-0.prof"))
+
+
+def test_a_sqlite_chat_database_is_a_file_in_the_run_directory(tmp_path):
+    from benchmarks.chatsite import chat_database
+
+    with chat_database("sqlite", tmp_path) as url:
+        assert url == f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    with pytest.raises(ValueError, match="sqlite, postgresql"), chat_database("mysql", tmp_path):
+        pass
+
+
+@pytest.mark.timeout(60)
+def test_a_quick_profiled_websocket_run_on_postgresql_profiles_each_daphne(tmp_path):
+    pytest.importorskip("psycopg")
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--scenarios", "websocket-idle-pg", "--backends"]
+    result = subprocess.run(
+        [*command, "fanout", "--profile", "cprofile", "--output", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=55,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*-quick.json")
+    (run,) = json.loads(path.read_text())["scenarios"]["websocket-idle-pg"]["runs"]
+    assert run["metrics"]["lost"] == run["metrics"]["errors"] == 0
+    assert run["details"]["received"] == 20 * 10  # 20 active members of the room, 10 messages; the idle get none
+    assert len(run["profiles"]) == 2 and "own time by part" in result.stdout

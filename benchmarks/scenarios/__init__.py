@@ -11,12 +11,12 @@ from .p2p import P2P
 from .presence import PRESENCE
 from .publish import PUBLISH
 from .recovery import RECOVERY
-from .websocket import WEBSOCKET
+from .websocket import WEBSOCKETS
 
 __all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
 
 _IN_ORDER = (
-    FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, WEBSOCKET,
+    FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, *WEBSOCKETS,
     HISTORY_COST, RECOVERY, PRESENCE,
 )  # fmt: skip
 SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in _IN_ORDER}

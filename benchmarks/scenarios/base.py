@@ -61,6 +61,8 @@ class Scenario:
     takes: Callable[[Backend], bool] = redis_layers
     # The backends whose medians the others' are divided by in the table.
     references: tuple[str, ...] = REFERENCES
+    # Whether --quick runs it when no scenarios are named (named ones run at their quick sizes anyway).
+    smoke: bool = True
 
     def params(self, quick: bool) -> dict[str, Any]:
         return dict(self.quick if quick else self.full)

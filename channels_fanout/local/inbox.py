@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 DROP_LOG_INTERVAL = 5.0
 
+_Item = tuple[float, dict[str, Any]]  # (expires_at, message)
+
 
 class Inbox:
     """A FIFO of (expires_at, message) with at most ``capacity`` entries and any number of receivers."""
@@ -48,8 +50,9 @@ class Inbox:
         self.on_wait: Callable[[], None] | None = None
         # Both made small for the idle consumer, the common case: an empty deque is 760 bytes, so
         # the queue exists only while it holds messages, and waiters are a list (one, usually).
-        self._items: deque[tuple[float, dict[str, Any]]] | None = None
-        self._waiters: list[asyncio.Future[None]] = []
+        self._items: deque[_Item] | None = None
+        # A waiter's result is the message handed to it, or None when it is only woken to look.
+        self._waiters: list[asyncio.Future[_Item | None]] = []
         self._logged_drops = 0
         self._logged_at = 0.0
 
@@ -76,7 +79,13 @@ class Inbox:
         """Queue ``message``, or count and (rate-limited) log its drop. The fan-out's hot path.
 
         Returns whether the inbox is now half full or more: its receivers are falling behind.
+        A receiver waiting on the empty inbox is handed the message directly (no queue, no second look).
         """
+        if self._items is None and self._waiters and self._hand_off((expires_at, message)):
+            self.delivered += 1
+            if not self.high_water:
+                self.high_water = 1
+            return False
         items = self._items
         if items is None:
             items = self._items = deque()
@@ -125,28 +134,42 @@ class Inbox:
     async def get(self) -> dict[str, Any]:
         """Wait for the next unexpired message.
 
-        A message is removed only by the receiver that returns it: a receiver cancelled after being
-        woken leaves the message queued and passes the wake-up on, so cancellation loses nothing.
+        A receiver cancelled after being handed a message puts it back at the front of the queue and
+        passes the wake-up on (Channels cancels ``receive()`` when a consumer exits): nothing is lost
+        or reordered by cancellation.
         """
         self.receivers += 1
         try:
             while (message := self.take()) is None:
-                waiter = asyncio.get_running_loop().create_future()
-                self._waiters.append(waiter)
-                if self.on_wait is not None:
-                    self.on_wait()
-                try:
-                    await waiter
-                except asyncio.CancelledError:
-                    if waiter.done() and not waiter.cancelled():
-                        self._wake_one()
-                    elif waiter in self._waiters:
-                        self._waiters.remove(waiter)
-                    raise
+                handed = await self._wait()
+                if handed is not None:
+                    if handed[0] >= time.time():
+                        return handed[1]
+                    self.expired += 1
             return message
         finally:
             self.receivers -= 1
             self.idle_since = time.monotonic()
+
+    async def _wait(self) -> _Item | None:
+        """Wait to be handed a message (or woken to look in the queue)."""
+        waiter: asyncio.Future[_Item | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self.on_wait is not None:
+            self.on_wait()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()
+                if handed is not None:
+                    if self._items is None:
+                        self._items = deque()
+                    self._items.appendleft(handed)
+                self._wake_one()
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
 
     def fail_waiting(self, error: Exception) -> None:
         """Raise ``error`` in every receiver waiting now (its worker channel cannot be read: Redis refuses)."""
@@ -161,6 +184,15 @@ class Inbox:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+    def _hand_off(self, item: _Item) -> bool:
+        """Give ``item`` to the first receiver still waiting; False if none is."""
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(item)
+                return True
+        return False
 
 
 class InboxTotals:

@@ -31,7 +31,9 @@ class Publisher:
 
     One caller pays one round trip; a thousand concurrent callers pay a few, and never wait on a
     lock (the prior art sends publishes one at a time behind one). The connection is its own, not
-    a pool's: no checkout per batch, and one deadline per batch instead of one per reply.
+    a pool's: no checkout per batch, and one deadline per batch instead of one per reply. A lone
+    command, with nothing queued or in flight, is sent from its caller's task: no flusher task to
+    make and wake for the common case of one publish at a time.
     """
 
     def __init__(self, make_connection: Callable[[], AbstractConnection], description: str, timeout: float) -> None:
@@ -41,6 +43,7 @@ class Publisher:
         self._connection: AbstractConnection | None = None
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._alone = False  # a caller is sending its lone command itself
         # For stats(): timed per batch, not per command, so a burst of a thousand costs one clock read.
         self.latency = Latency()  # round trip of each batch that got its replies
         self.commands = 0  # commands in those batches
@@ -54,10 +57,28 @@ class Publisher:
         packed = _pack(args)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((args, packed, future))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush(), name="channels_fanout publisher")
+        if self._flusher is None and not self._alone:
+            return await self._send_alone((args, packed, future))
+        self._queue.append((args, packed, future))  # a flusher runs, or the lone sender starts one when it is done
         return await future
+
+    async def _send_alone(self, pending: _Pending) -> Any:
+        """Send one command from the caller's task; commands queued meanwhile go in the next batch."""
+        self._alone = True
+        try:
+            await self._send([pending])
+        except asyncio.CancelledError:
+            # Cancelled mid-exchange: a reply may be half read, so the connection's state is unknown.
+            await self._disconnect()
+            raise
+        finally:
+            self._alone = False
+            if self._queue and self._flusher is None:
+                self._start_flusher()
+        return pending[2].result()
+
+    def _start_flusher(self) -> None:
+        self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="channels_fanout publisher")
 
     async def close(self) -> None:
         """Cancel the batch in flight and close the connection; waiting callers see ChannelLayerUnavailable."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -12,6 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from . import groups, guessing, presence, protocol, services
 from .exceptions import LAYER_ERRORS, ChatError, ServiceUnavailable, TooManyFailures
+
+#: Layer events whose handlers never touch the database: a room's broadcast reaches every member connection.
+BROADCASTS = frozenset({groups.MESSAGE_EVENT, groups.PRESENCE_EVENT})
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -21,6 +25,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     rooms: set[str]
     address: str  # whose failed tokens count together (guessing.py)
     failed_authentications: int
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """A broadcast goes straight to its handler, without Channels' ``close_old_connections`` first.
+
+        Channels runs that in the thread of sync code before every message (issue 16): a thread
+        hop per member per broadcast, queued behind the ORM work of every connection, for handlers
+        that use no database. The other messages keep it; this consumer's ORM work runs through
+        ``database_sync_to_async``, which closes old connections around each call anyway.
+        """
+        if message.get("type") in BROADCASTS:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     async def connect(self) -> None:
         self.user = None

@@ -36,6 +36,39 @@ async def test_cancelled_get_after_wake_up_leaves_the_message_for_the_next_recei
         await first
 
 
+async def test_a_waiting_receiver_is_handed_the_message_without_it_being_queued():
+    inbox = Inbox("c", capacity=5)
+    task = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    assert inbox.put_or_drop({"n": 1}, FAR) is False
+    assert len(inbox) == 0 and inbox.delivered == 1 and inbox.high_water == 1
+    assert await asyncio.wait_for(task, 1) == {"n": 1}
+
+
+async def test_a_receiver_cancelled_with_a_handed_message_puts_it_back_first_in_order():
+    inbox = Inbox("c", capacity=5)
+    receiver = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put({"n": 1}, FAR)  # handed to `receiver`...
+    inbox.put({"n": 2}, FAR)  # ...queued behind it
+    receiver.cancel()  # as Channels does when the consumer exits, before the receiver ran
+    with pytest.raises(asyncio.CancelledError):
+        await receiver
+    assert len(inbox) == 2 and inbox.receivers == 0
+    assert [await inbox.get(), await inbox.get()] == [{"n": 1}, {"n": 2}]
+
+
+async def test_a_handed_message_that_expired_before_its_receiver_ran_is_skipped():
+    inbox = Inbox("c", capacity=5)
+    task = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put({"n": "old"}, time.time() + 0.01)
+    time.sleep(0.02)  # the loop does not run: the receiver finds it expired when it does
+    inbox.put({"n": "new"}, FAR)
+    assert await asyncio.wait_for(task, 1) == {"n": "new"}
+    assert inbox.expired == 1
+
+
 async def test_receivers_and_idle_since_track_pending_gets():
     inbox = Inbox("c", capacity=5)
     task = asyncio.create_task(inbox.get())

@@ -26,11 +26,19 @@ _PR_SET_PDEATHSIG = 1
 class Daphne:
     """``python -m daphne testproject.asgi:application`` on one port; restartable on the same port."""
 
-    def __init__(self, port: int, env: dict[str, str], log: Path, options: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        port: int,
+        env: dict[str, str],
+        log: Path,
+        options: tuple[str, ...] = (),
+        launcher: tuple[str, ...] = ("-m", "daphne"),
+    ) -> None:
         self.port = port
         self.env = env
         self.log = log
         self.options = options  # more command-line options of daphne's
+        self.launcher = launcher  # what the interpreter runs: daphne, or a wrapper of it (the benchmarks' profiler)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,8 +54,7 @@ class Daphne:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "daphne",
+                    *self.launcher,
                     "-b",
                     "127.0.0.1",
                     "-p",

@@ -152,6 +152,26 @@ async def test_a_new_message_reaches_every_connection_of_every_member_once_and_n
         assert await communicator.receive_nothing(timeout=0.2)
 
 
+async def test_a_broadcast_reaches_members_without_a_thread_hop_per_member_but_frames_keep_it(
+    connect, alice, bob, room, monkeypatch
+):
+    import channels.consumer
+
+    hops = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted():
+        hops.append(1)
+        await original()
+
+    alice_page, bob_page = await connect(alice), await connect(bob)
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    await send(alice_page, "m1", "new_message", room=room.pk.hex, text="Hello")
+    assert (await receive(alice_page))["uuid"] == (await receive(bob_page))["uuid"] == "m1"
+
+    assert len(hops) == 1  # the frame from Alice, not the broadcast to her and Bob
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
