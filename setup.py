@@ -41,6 +41,8 @@ setup(
             "pytest-timeout>=2.2",
             "websockets>=12",
             "selenium>=4.10",
+            # The benchmark tooling's test of a PostgreSQL run (the machine's own server).
+            "psycopg[binary]>=3.1",
         ],
         # Pinned: a new release's rules must not fail CI unannounced. mypy reads the optional extras' types.
         "lint": ["ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "cryptography>=41", "prometheus_client>=0.17"],
