@@ -99,7 +99,10 @@ async def main(url: str, options: dict[str, Any]) -> None:
         elif "report" in command:
             reply = received
         elif "tally" in command:
-            reply = {**tally(received, members, command["tally"], gaps), "history": layer.stats()["history"]}
+            stats = layer.stats()
+            subscribed = all(shard["subscribed"] for shard in stats["shards"].values())
+            reply = {**tally(received, members, command["tally"], gaps), "history": stats["history"]}
+            reply["subscribed"] = subscribed
         elif "pid" in command:
             reply = os.getpid()
         print(json.dumps(reply), flush=True)
@@ -125,6 +128,7 @@ def tally(
         groups[group] = {
             "channels": len(channels), "complete": complete, "received": total,
             "duplicates": duplicates, "out_of_order": out_of_order,
+            "missing": _missing(received[channels[0]], sent) if channels else [],
         }
     gap_messages = [message for messages in received.values() for message in messages if "outage" in message]
     return {
@@ -134,6 +138,16 @@ def tally(
         "gap_signals": len(gaps),
         "gap_signal_groups": sorted({group for report in gaps for groups in report.values() for group in groups}),
     }
+
+
+def _missing(messages: list[Any], sent: int) -> list[tuple[int, int]]:
+    """The runs of numbers 0..sent-1 one channel did not get, as (first, last): what a failure shows."""
+    got = {message["n"] for message in messages if "n" in message}
+    runs: list[tuple[int, int]] = []
+    for n in range(sent):
+        if n not in got:
+            runs.append((runs.pop()[0], n) if runs and runs[-1][1] == n - 1 else (n, n))
+    return runs[:10]
 
 
 if __name__ == "__main__":

@@ -67,8 +67,10 @@ async def publish_under_kills(make_layer: Any, server: Any, per_group: int, **op
 
 
 def settled(processes: list[LayerProcess], per_group: int) -> list[dict[str, Any]] | None:
-    """The tallies once every process has received all it will (two equal tallies in a row)."""
+    """The tallies once every process has received all it will: subscribed again, and two equal tallies in a row."""
     tallies = [process.ask(tally=per_group) for process in processes]
+    if not all(tally["subscribed"] for tally in tallies):
+        return None  # an outage is still under way: what it missed is still to be replayed
     time.sleep(0.3)
     return tallies if tallies == [process.ask(tally=per_group) for process in processes] else None
 
