@@ -141,7 +141,16 @@ class Inbox:
         self.receivers += 1
         try:
             while (message := self.take()) is None:
-                handed = await self._wait()
+                # Inline, not a helper coroutine: every idle consumer holds this frame while it waits.
+                waiter: asyncio.Future[_Item | None] = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                if self.on_wait is not None:
+                    self.on_wait()
+                try:
+                    handed = await waiter
+                except asyncio.CancelledError:
+                    self._give_back(waiter)
+                    raise
                 if handed is not None:
                     if handed[0] >= time.time():
                         return handed[1]
@@ -151,25 +160,17 @@ class Inbox:
             self.receivers -= 1
             self.idle_since = time.monotonic()
 
-    async def _wait(self) -> _Item | None:
-        """Wait to be handed a message (or woken to look in the queue)."""
-        waiter: asyncio.Future[_Item | None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        if self.on_wait is not None:
-            self.on_wait()
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                handed = waiter.result()
-                if handed is not None:
-                    if self._items is None:
-                        self._items = deque()
-                    self._items.appendleft(handed)
-                self._wake_one()
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
-            raise
+    def _give_back(self, waiter: asyncio.Future[_Item | None]) -> None:
+        """A receiver was cancelled: a message handed to it goes back to the front, its wake-up to the next."""
+        if waiter.done() and not waiter.cancelled():
+            handed = None if waiter.exception() is not None else waiter.result()
+            if handed is not None:
+                if self._items is None:
+                    self._items = deque()
+                self._items.appendleft(handed)
+            self._wake_one()
+        elif waiter in self._waiters:
+            self._waiters.remove(waiter)
 
     def fail_waiting(self, error: Exception) -> None:
         """Raise ``error`` in every receiver waiting now (its worker channel cannot be read: Redis refuses)."""
