@@ -1,5 +1,7 @@
 """Run a server module (daphne) under cProfile in every thread, over a window that signals mark.
 
+(Python 3.11 has a profiler per thread; from 3.12 one profiler per process sees every thread.)
+
     python -m benchmarks.profiled_server PATH MODULE [ARGS...]
 
 SIGUSR1 opens the window, SIGUSR2 closes it and writes what every thread did in between to
@@ -103,7 +105,10 @@ def main(argv: list[str]) -> None:
     _new_profile()  # the main thread's, first
     signal.signal(signal.SIGUSR1, _unprofiled(open_window))
     signal.signal(signal.SIGUSR2, _unprofiled(close_window))
-    threading.setprofile(_on_thread_start)
+    if sys.version_info < (3, 12):
+        threading.setprofile(_on_thread_start)
+    # From 3.12 cProfile runs on sys.monitoring: one profiler per process, which every thread's calls
+    # reach, and a second one in a new thread raises. The main thread's is then the only one.
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
