@@ -153,3 +153,16 @@ def assert_no_silent_hole(acknowledged: list[int], received: list[dict[str, Any]
     missing = sorted(set(acknowledged) - set(numbers))
     signalled = any(group in groups for report in gaps for groups in report.values())
     assert not missing or signalled, f"acknowledged messages {missing[:10]} missing and no gap named {group!r}"
+
+
+async def round_trip(layer: Any) -> None:
+    """Everything the layer does once: receive, a group (add, send, discard), a direct send, a worker channel, flush."""
+    channel = await layer.new_channel()
+    await layer.group_add("room", channel)
+    await layer.group_send("room", {"type": "group"})
+    await layer.send(channel, {"type": "direct"})
+    await layer.send("jobs", {"type": "job"})
+    assert sorted([(await receive(layer, channel))["type"] for _ in range(2)]) == ["direct", "group"]
+    assert (await receive(layer, "jobs"))["type"] == "job"
+    await layer.group_discard("room", channel)
+    await layer.flush()

@@ -14,7 +14,7 @@ import pytest
 
 from channels_fanout import ChannelLayerRefused, FanoutChannelLayer
 from channels_fanout.operations.acl import SENTINEL
-from tests.helpers import FAST, eventually, flows_again, receive
+from tests.helpers import FAST, eventually, flows_again, receive, round_trip
 from tests.redis_sentinel import MASTER_NAME, SentinelGroup
 from tests.security.conftest import log_text
 from tests.tls import CertificateAuthority, ServerTLS
@@ -50,13 +50,7 @@ async def refused(host: dict[str, Any]) -> tuple[FanoutChannelLayer, ChannelLaye
 async def test_tls_sentinels_and_master_carry_every_feature(tls_sentinels, certificates):
     layer = FanoutChannelLayer(hosts=[sentinel_host(tls_sentinels, certificates)], stats_interval=0)
     try:
-        channel = await layer.new_channel()
-        await layer.group_add("room", channel)
-        await layer.group_send("room", {"type": "group"})
-        await layer.send("jobs", {"type": "job"})
-        assert (await receive(layer, channel))["type"] == "group"
-        assert (await receive(layer, "jobs"))["type"] == "job"
-        await layer.flush()
+        await round_trip(layer)
     finally:
         await layer.close()
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from channels_fanout import ChannelLayerRefused, ChannelLayerUnavailable, FanoutChannelLayer
-from tests.helpers import receive
+from tests.helpers import round_trip
 from tests.redis_server import RedisServer
 from tests.security.conftest import log_text, tls_server
 from tests.tls import CertificateAuthority, Credential, ServerTLS
@@ -58,18 +58,6 @@ def encrypted_key_host(server: RedisServer, certificates: ServerTLS, client: Cre
         "address": server.url, "ssl_ca_certs": str(certificates.ca_file),
         "ssl_certfile": str(client.cert), "ssl_keyfile": str(client.key),
     }  # fmt: skip
-
-
-async def round_trip(layer: FanoutChannelLayer) -> None:
-    """Everything the layer does, once: receive, groups, a send (local: no Redis), a worker channel, flush."""
-    channel = await layer.new_channel()
-    await layer.group_add("room", channel)
-    await layer.group_send("room", {"type": "group"})
-    await layer.send(channel, {"type": "direct"})
-    await layer.send("jobs", {"type": "job"})
-    assert sorted([(await receive(layer, channel))["type"] for _ in range(2)]) == ["direct", "group"]
-    assert (await receive(layer, "jobs"))["type"] == "job"
-    await layer.flush()
 
 
 async def refused_at_once(host: Any, **options: Any) -> tuple[FanoutChannelLayer, ChannelLayerRefused]:

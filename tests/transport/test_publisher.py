@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
 from channels_fanout.transport.publisher import Publisher
+from tests.helpers import eventually
 
 
 @pytest.fixture
@@ -23,8 +25,15 @@ async def publisher(redis_url):
 
     publisher = Publisher(make_connection, redis_url, timeout=2)
     publisher.made = made
+    publisher.url = redis_url
     yield publisher
     await asyncio.wait_for(publisher.close(), 2)
+
+
+async def blocked_in_redis(publisher: Publisher) -> None:
+    """Until Redis shows the publisher's connection blocked in a BLPOP (CLIENT LIST): it was sent."""
+    with redis.Redis.from_url(publisher.url) as client:
+        await eventually(lambda: any(c["cmd"] == "blpop" for c in client.client_list()), timeout=2)
 
 
 async def test_a_lone_command_is_sent_from_the_caller_s_task_without_a_flusher(publisher):
@@ -43,7 +52,7 @@ async def test_concurrent_commands_batch_behind_the_one_in_flight_and_each_gets_
 
 async def test_a_caller_cancelled_mid_exchange_leaves_a_fresh_connection_for_the_next(publisher):
     task = asyncio.create_task(publisher.execute("BLPOP", "nothing-here", "1"))
-    await asyncio.sleep(0.05)  # sent, its reply not read yet
+    await blocked_in_redis(publisher)  # sent, its reply not read yet
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -54,7 +63,7 @@ async def test_a_caller_cancelled_mid_exchange_leaves_a_fresh_connection_for_the
 
 async def test_commands_queued_behind_a_cancelled_lone_command_are_still_sent(publisher):
     lone = asyncio.create_task(publisher.execute("BLPOP", "nothing-here", "1"))
-    await asyncio.sleep(0.05)
+    await blocked_in_redis(publisher)
     queued = [asyncio.create_task(publisher.execute("ECHO", str(n))) for n in range(3)]
     await asyncio.sleep(0)
     lone.cancel()
@@ -78,7 +87,7 @@ async def test_a_caller_is_settled_when_its_reply_arrives_not_when_its_batch_end
     # A lone BLPOP in flight holds the next two commands back: they go as one batch, a PING then a
     # BLPOP that Redis holds for a second. The PING's caller goes on as soon as its reply is read.
     lone = asyncio.create_task(publisher.execute("BLPOP", "nothing", 0.2))
-    await asyncio.sleep(0.05)
+    await blocked_in_redis(publisher)
     ping = asyncio.create_task(publisher.execute("PING"))
     blocked = asyncio.create_task(publisher.execute("BLPOP", "nothing", 1))
     assert await asyncio.wait_for(ping, 0.8) == b"PONG"
