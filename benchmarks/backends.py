@@ -15,12 +15,14 @@ ALIASES = {
     "core": "channels_redis.core.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "inmemory": "channels.layers.InMemoryChannelLayer",
+    "floor": "benchmarks.floor.FloorLayer",  # the least a layer must do, in one process: scenario dispatch only
 }
 # Every benchmark group is named bench-<run>-<n>: with this, each keeps its last 100 messages (issue 13).
 HISTORY = {"bench-*": {"size": 100, "ttl": 300}}
 OPTIONS: dict[str, dict[str, Any]] = {"fanout-history": {"history": HISTORY}}  # beyond hosts=[url]
 REFERENCES = ("core", "pubsub")  # ratios are taken against these, unless a scenario names others
 IN_MEMORY = ALIASES["inmemory"]
+IN_PROCESS = (IN_MEMORY, ALIASES["floor"])
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,11 @@ class Backend:
     @property
     def in_memory(self) -> bool:
         """An in-memory layer only connects consumers of one process: multi-process scenarios skip it."""
-        return self.path == IN_MEMORY
+        return self.path in IN_PROCESS
+
+    @property
+    def floor(self) -> bool:
+        return self.path == ALIASES["floor"]
 
     @property
     def fanout(self) -> bool:
@@ -60,7 +66,7 @@ def build_layer(path: str, redis_url: str, options: dict[str, Any] | None = None
     """The layer with default options but ``options``, on the run's Redis (as ``CONFIG = {"hosts": [url], ...}``)."""
     module_name, class_name = path.rsplit(".", 1)
     layer_class = getattr(importlib.import_module(module_name), class_name)
-    if path == IN_MEMORY:
+    if path in IN_PROCESS:
         return layer_class()
     return layer_class(hosts=[redis_url], **(options or {}))
 

@@ -106,6 +106,32 @@ async def test_a_tally_counts_losses_and_duplicates_exactly_across_workers():
     assert len(merged["latencies"]) == 9 and merged["latencies"] == sorted(merged["latencies"])
 
 
+@pytest.mark.timeout(120)
+def test_a_quick_dispatch_run_measures_a_layer_and_the_floor_through_channels_own_receive_loop(tmp_path):
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--scenarios", "dispatch", "--backends", "fanout,floor"]
+    result = subprocess.run(
+        [*command, "--output", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=110
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*-quick.json")
+    runs = {run["backend"]: run for run in json.loads(path.read_text())["scenarios"]["dispatch"]["runs"]}
+
+    assert set(runs) == {"fanout", "floor"}
+    for run in runs.values():
+        params = run["details"]["params"]
+        assert run["details"]["deliveries"] == params["members"] * params["messages"] > 0
+        assert run["metrics"]["cpu_us_per_delivery"] > 0 and run["metrics"]["deliveries_per_s"] > 0
+
+
+def test_the_floor_is_an_in_process_reference_only_the_dispatch_scenario_takes():
+    from benchmarks.backends import parse_backend
+    from benchmarks.scenarios import SCENARIOS
+
+    floor = parse_backend("floor")
+    takers = {name for name, scenario in SCENARIOS.items() if scenario.takes(floor)}
+    assert floor.in_memory and takers == {"dispatch"}
+
+
 def test_one_room_of_two_hundred_has_one_sender_and_idle_connections_sit_apart():
     from benchmarks.seating import room_count, seats
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Metric, Outcome, Scenario
 from .churn import CHURN
+from .dispatch import DISPATCH
 from .fanout import FANOUT_ONE_GROUP, FANOUT_RATE, FANOUT_SATURATED, FANOUT_SERIAL
 from .history import HISTORY_COST
 from .memory import MEMORY
@@ -16,7 +17,7 @@ from .websocket import WEBSOCKETS
 __all__ = ["SCENARIOS", "Metric", "Outcome", "Scenario"]
 
 _IN_ORDER = (
-    FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, *WEBSOCKETS,
+    FANOUT_SATURATED, FANOUT_ONE_GROUP, FANOUT_SERIAL, FANOUT_RATE, PUBLISH, P2P, CHURN, MEMORY, DISPATCH, *WEBSOCKETS,
     HISTORY_COST, RECOVERY, PRESENCE,
 )  # fmt: skip
 SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in _IN_ORDER}

@@ -34,8 +34,8 @@ def presence_layers(backend: Backend) -> bool:
 
 
 def every_layer(backend: Backend) -> bool:
-    """The in-memory layer too: for scenarios that run in one process."""
-    return not backend.history
+    """The in-memory layer too: for scenarios that run in one process (not the floor, which has no group_discard)."""
+    return not backend.history and not backend.floor
 
 
 @dataclass(frozen=True)
