@@ -129,7 +129,7 @@ def test_the_floor_is_an_in_process_reference_only_the_dispatch_scenario_takes()
 
     floor = parse_backend("floor")
     takers = {name for name, scenario in SCENARIOS.items() if scenario.takes(floor)}
-    assert floor.in_memory and takers == {"dispatch"}
+    assert floor.in_memory and takers == {"dispatch", "dispatch-10"}
 
 
 def test_one_room_of_two_hundred_has_one_sender_and_idle_connections_sit_apart():

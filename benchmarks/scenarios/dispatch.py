@@ -1,4 +1,4 @@
-"""Scenario: what a layer adds to each delivery in a consumer's own loop, against the floor (issue 16).
+"""Scenarios: what a layer adds to each delivery in a consumer's own loop, against the floor (issue 16).
 
 Through daphne the whole path costs 100-400 µs of CPU per delivery, and the layer is a few of them.
 This measures those few directly, without daphne, the ORM or a profiler's distortion: N consumers in
@@ -97,20 +97,32 @@ def _takes(backend: Backend) -> bool:
     return not backend.history
 
 
-DISPATCH = Scenario(
-    name="dispatch",
-    title=(
-        "Consumer dispatch: {members} consumers of one group in one process, each in Channels' own receive loop, "
-        "{messages:,} group_sends of {size} B one at a time"
-    ),
-    run=run,
-    metrics=(
-        Metric("cpu_us_per_delivery", "process CPU µs / delivery", "lower", 2),
-        Metric("deliveries_per_s", "deliveries/s", "higher"),
-    ),
-    full={"members": 100, "messages": 2000, "warmup": 100, "size": 200},
-    quick={"members": 50, "messages": 200, "warmup": 20, "size": 200},
-    profile_role="consumers",
-    takes=_takes,
-    references=("pubsub", "floor"),
-)
+def _variant(name: str, full: dict[str, Any], quick: dict[str, Any]) -> Scenario:
+    return Scenario(
+        name=name,
+        title=(
+            "Consumer dispatch: {members} consumers of one group in one process, each in Channels' own receive "
+            "loop, {messages:,} group_sends of {size} B one at a time"
+        ),
+        run=run,
+        metrics=(
+            Metric("cpu_us_per_delivery", "process CPU µs / delivery", "lower", 2),
+            Metric("deliveries_per_s", "deliveries/s", "higher"),
+        ),
+        full=full,
+        quick=quick,
+        profile_role="consumers",
+        takes=_takes,
+        references=("pubsub", "floor"),
+        smoke=name == "dispatch",
+    )
+
+
+# One room of 200 over two daphne processes is 100 members a process (websocket-room); the chat's ten
+# rooms of 20 are 10 (websocket), where what a layer does once per message weighs ten times as much.
+DISPATCH = (
+    _variant("dispatch", {"members": 100, "messages": 2000, "warmup": 100, "size": 200},
+             {"members": 50, "messages": 200, "warmup": 20, "size": 200}),
+    _variant("dispatch-10", {"members": 10, "messages": 20000, "warmup": 1000, "size": 200},
+             {"members": 10, "messages": 1000, "warmup": 100, "size": 200}),
+)  # fmt: skip
