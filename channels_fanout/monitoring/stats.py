@@ -126,6 +126,42 @@ class _PresenceTotals:
         return {"scripts": self.scripts, "reaped": self.reaped, "resyncs": self.resyncs}
 
 
+class _Counts:
+    """Counters summed over nodes: the layer keeps its closed nodes' in one; a snapshot adds the live ones to a copy."""
+
+    def __init__(self) -> None:
+        self.published = self.received = self.expired = self.undecodable = 0
+        self.history = _HistoryTotals()
+        self.presence = _PresenceTotals()
+        self.inboxes = InboxTotals()
+        self.shards: dict[str, _ShardTotals] = {}
+
+    def add_node(self, node: Node, open_inboxes: Iterable[Inbox]) -> None:
+        self.published += node.published
+        self.received += node.fanout.received
+        self.expired += node.fanout.expired
+        self.undecodable += node.fanout.undecodable
+        self.history.add(node.recovery)
+        self.presence.add(node.presence)
+        self.inboxes.add(node.fanout.closed)
+        for inbox in open_inboxes:
+            self.inboxes.add(inbox)
+        for hub in node.hubs:
+            self.shards.setdefault(hub.description, _ShardTotals()).add_counters(hub)
+
+    def copy(self) -> _Counts:
+        counts = _Counts()
+        counts.published, counts.received = self.published, self.received
+        counts.expired, counts.undecodable = self.expired, self.undecodable
+        counts.history.add(self.history)
+        counts.presence.add(self.presence)
+        counts.inboxes.add(self.inboxes)
+        for name, shard in self.shards.items():
+            counts.shards[name] = _ShardTotals()
+            counts.shards[name].add_counters(shard)
+        return counts
+
+
 class LayerStats:
     """Counters of one layer in this process: its nodes' (live and closed) and the layer's own."""
 
@@ -136,70 +172,30 @@ class LayerStats:
         self._nodes = nodes
         self._refusals = refusals
         self._prefix = prefix
-        # Counters of closed nodes.
-        self._published = self._received = self._expired = self._undecodable = 0
-        self._history = _HistoryTotals()
-        self._presence = _PresenceTotals()
-        self._inboxes = InboxTotals()
-        self._shards: dict[str, _ShardTotals] = {}
+        self._retired = _Counts()  # counters of closed nodes
 
     def retire(self, node: Node) -> None:
         """Keep the counters of a node that is closing."""
-        self._published += node.published
-        self._received += node.fanout.received
-        self._expired += node.fanout.expired
-        self._undecodable += node.fanout.undecodable
-        self._history.add(node.recovery)
-        self._inboxes.add(node.fanout.closed)
-        self._presence.add(node.presence)
-        for inbox in list(node.fanout.inboxes.values()):
-            self._inboxes.add(inbox)
-        for hub in node.hubs:
-            self._shards.setdefault(hub.description, _ShardTotals()).add_counters(hub)
+        self._retired.add_node(node, list(node.fanout.inboxes.values()))
 
     def collect(self) -> dict[str, Any]:
         """A snapshot as a plain, JSON-serialisable dict (not atomic across event loops)."""
         nodes = list(self._nodes.values())
-        published, received = self._published, self._received
-        expired, undecodable = self._expired, self._undecodable
-        history = _HistoryTotals()
-        history.add(self._history)
-        inboxes = InboxTotals()
-        inboxes.add(self._inboxes)
-        shards: dict[str, _ShardTotals] = {}
-        for name, retired in self._shards.items():
-            shards[name] = _ShardTotals()
-            shards[name].add_counters(retired)
+        counts = self._retired.copy()
         channels = groups = members = backlog = tracked = 0
-        presence = _PresenceTotals()
-        presence.add(self._presence)
         deepest: list[tuple[str, Inbox]] = []
         for node in nodes:
-            fanout = node.fanout
-            presence.add(node.presence)
-            tracked += node.presence.tracked_count
-            published += node.published
-            received += fanout.received
-            expired += fanout.expired
-            undecodable += fanout.undecodable
-            history.add(node.recovery)
-            history.groups += node.recovery.group_count
-            inboxes.add(fanout.closed)
-            open_inboxes = list(fanout.inboxes.items())  # one C-level copy: safe against other threads
-            for _, inbox in open_inboxes:
-                inboxes.add(inbox)
-                backlog += len(inbox)
-            deepest.extend(_deepest(open_inboxes))
+            open_inboxes = list(node.fanout.inboxes.items())  # one C-level copy: safe against other threads
+            counts.add_node(node, (inbox for _, inbox in open_inboxes))
+            counts.history.groups += node.recovery.group_count
             channels += len(open_inboxes)
-            groups += fanout.group_count
-            members += fanout.member_count
-            for hub in node.hubs:
-                shard = shards.setdefault(hub.description, _ShardTotals())
-                shard.add_counters(hub)
-                shard.subscriptions += hub.topic_count
-                shard.subscribed = shard.subscribed and (hub.subscribed or not hub.topic_count)
-                if hub.refusal is not None and shard.error is None:
-                    shard.error = str(hub.refusal)
+            groups += node.fanout.group_count
+            members += node.fanout.member_count
+            backlog += sum(len(inbox) for _, inbox in open_inboxes)
+            tracked += node.presence.tracked_count
+            deepest.extend(_deepest(open_inboxes))
+            _note_subscriptions(counts.shards, node)
+        inboxes, shards = counts.inboxes, counts.shards
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -213,13 +209,13 @@ class LayerStats:
             "backlog": backlog,
             "tracked": tracked,
             "messages": {
-                "published": published,
-                "received": received,
+                "published": counts.published,
+                "received": counts.received,
                 "delivered": inboxes.delivered,
                 "dropped": {
                     "inbox_full": inboxes.dropped,
-                    "expired": expired + inboxes.expired,
-                    "undecodable": undecodable,
+                    "expired": counts.expired + inboxes.expired,
+                    "undecodable": counts.undecodable,
                     "discarded": inboxes.discarded,
                     "too_large": self._refusals.too_large,
                     "channel_full": self._refusals.channel_full,
@@ -227,12 +223,22 @@ class LayerStats:
             },
             "inbox_high_water": inboxes.high_water,
             "top_inboxes": [_describe(channel, inbox) for channel, inbox in _deepest(deepest)],
-            "history": history.as_dict(),
-            "presence": presence.as_dict(),
+            "history": counts.history.as_dict(),
+            "presence": counts.presence.as_dict(),
             "reconnects": sum(shard.reconnects for shard in shards.values()),
             "gaps": sum(shard.gaps for shard in shards.values()),
             "shards": {name: shard.as_dict() for name, shard in shards.items()},
         }
+
+
+def _note_subscriptions(shards: dict[str, _ShardTotals], node: Node) -> None:
+    """A live node's subscriptions by host, and why Redis refuses it, if it does."""
+    for hub in node.hubs:
+        shard = shards[hub.description]
+        shard.subscriptions += hub.topic_count
+        shard.subscribed = shard.subscribed and (hub.subscribed or not hub.topic_count)
+        if hub.refusal is not None and shard.error is None:
+            shard.error = str(hub.refusal)
 
 
 def _deepest(inboxes: Iterable[tuple[str, Inbox]]) -> list[tuple[str, Inbox]]:
