@@ -10,7 +10,8 @@ from ..backends import REFERENCES, Backend
 from ..harness import Run
 
 __all__ = [
-    "Metric", "Outcome", "Scenario", "every_layer", "presence_layers", "redis_layers", "redis_layers_and_history"
+    "DELIVERY", "LATENCY", "Metric", "Outcome", "Scenario", "every_layer", "presence_layers", "redis_layers",
+    "redis_layers_and_history",
 ]
 
 # A run's result: "metrics" (name -> number or None) and "details" (anything JSON can hold).
@@ -46,6 +47,18 @@ class Metric:
     digits: int = 0
     ratio: bool = True  # False for counts that should be zero, where a ratio says nothing
     redis: bool = False  # read off Redis: meaningless for a layer that does not use it
+
+
+# What every scenario that counts its messages reports: latency, then what went missing or twice.
+LATENCY = (
+    Metric("p50_ms", "latency p50 (ms)", "lower", 1),
+    Metric("p99_ms", "latency p99 (ms)", "lower", 1),
+    Metric("max_ms", "latency max (ms)", "lower", 1),
+)
+DELIVERY = (
+    Metric("lost", "lost", "lower", ratio=False),
+    Metric("duplicates", "duplicates", "lower", ratio=False),
+)
 
 
 @dataclass(frozen=True)

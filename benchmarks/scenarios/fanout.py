@@ -21,7 +21,7 @@ from ..priming import prime, probe_until_quiet
 from ..processes import Control, expect_all
 from ..receiving import receive_forever, receive_measured
 from ..redisstats import RedisDelta
-from .base import Metric, Outcome, Scenario
+from .base import DELIVERY, LATENCY, Metric, Outcome, Scenario
 
 __all__ = ["FANOUT_ONE_GROUP", "FANOUT_RATE", "FANOUT_SATURATED", "FANOUT_SERIAL", "consumer", "publisher"]
 
@@ -139,14 +139,8 @@ def outcome(
 
 
 _COMMON = {"processes": 2, "size": 200, "idle": 3.0}
-_LATENCY = (
-    Metric("p50_ms", "latency p50 (ms)", "lower", 1),
-    Metric("p99_ms", "latency p99 (ms)", "lower", 1),
-    Metric("max_ms", "latency max (ms)", "lower", 1),
-)
 _LOAD = (
-    Metric("lost", "lost", "lower", ratio=False),
-    Metric("duplicates", "duplicates", "lower", ratio=False),
+    *DELIVERY,
     Metric("commands_per_send", "Redis commands / group_send", "lower", 2),
     Metric("commands_per_delivery", "Redis commands / delivery", "lower", 3),
     Metric("redis_cpu_ms_per_1k", "Redis CPU ms / 1k deliveries", "lower", 2),
@@ -162,7 +156,7 @@ def _bursts(name: str, title: str, *, groups: int, in_flight: int, quick_sends: 
         name=name,
         title=title,
         run=run,
-        metrics=_THROUGHPUT + _LATENCY + _LOAD,
+        metrics=_THROUGHPUT + LATENCY + _LOAD,
         full={**shape, "consumers": 500, "sends": 2000},
         quick={**shape, "consumers": 100, "sends": quick_sends, "idle": 1.5},
         profile_role="consumer",
@@ -193,7 +187,7 @@ FANOUT_RATE = Scenario(
     title="Group fan-out at {rate} group_sends/s, {sends:,} in all: P={processes} x C={consumers} consumers, "
     "G={groups} groups",
     run=run,
-    metrics=_LATENCY + _LOAD,
+    metrics=LATENCY + _LOAD,
     full={**_COMMON, "consumers": 500, "groups": 10, "sends": 1000, "rate": 100},
     quick={**_COMMON, "consumers": 100, "groups": 10, "sends": 150, "rate": 100, "idle": 1.5},
     profile_role="consumer",

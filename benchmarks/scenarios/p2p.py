@@ -18,7 +18,7 @@ from ..payload import message_factory, probe
 from ..priming import prime, probe_until_quiet
 from ..processes import Control
 from ..receiving import receive_forever, receive_measured
-from .base import Metric, Outcome, Scenario
+from .base import DELIVERY, LATENCY, Metric, Outcome, Scenario
 
 __all__ = ["P2P", "receiver", "sender"]
 
@@ -106,11 +106,8 @@ P2P = Scenario(
     run=run,
     metrics=(
         Metric("messages_per_s", "messages/s", "higher"),
-        Metric("p50_ms", "latency p50 (ms)", "lower", 1),
-        Metric("p99_ms", "latency p99 (ms)", "lower", 1),
-        Metric("max_ms", "latency max (ms)", "lower", 1),
-        Metric("lost", "lost", "lower", ratio=False),
-        Metric("duplicates", "duplicates", "lower", ratio=False),
+        *LATENCY,
+        *DELIVERY,
         Metric("commands_per_send", "Redis commands / send", "lower", 2),
         Metric("channel_full", "ChannelFull retries (context)", None, ratio=False),
         Metric("redis_cpu_ms_per_1k", "Redis CPU ms / 1k messages", "lower", 2),

@@ -34,7 +34,7 @@ from ..priming import PROBE_INTERVAL, prime
 from ..processes import Control, expect_all
 from ..profiling import profile_window
 from ..seating import room_count, seats
-from .base import Metric, Outcome, Scenario
+from .base import DELIVERY, LATENCY, Metric, Outcome, Scenario
 
 __all__ = ["WEBSOCKETS", "clients", "prepare"]
 
@@ -265,11 +265,8 @@ def _outcome(params: dict[str, Any], measured: list[dict[str, Any]], redis: Any,
 
 _METRICS = (
     Metric("deliveries_per_s", "deliveries/s (client side)", "higher"),
-    Metric("p50_ms", "latency p50 (ms)", "lower", 1),
-    Metric("p99_ms", "latency p99 (ms)", "lower", 1),
-    Metric("max_ms", "latency max (ms)", "lower", 1),
-    Metric("lost", "lost", "lower", ratio=False),
-    Metric("duplicates", "duplicates", "lower", ratio=False),
+    *LATENCY,
+    *DELIVERY,
     Metric("errors", "error replies + echo timeouts", "lower", ratio=False),
     Metric("commands_per_message", "Redis commands / message", "lower", 2),
     Metric("server_cpu_ms_per_1k", "daphne CPU ms / 1k deliveries", "lower", 1),
