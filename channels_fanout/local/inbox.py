@@ -180,14 +180,11 @@ class Inbox:
                 waiter.set_exception(copy.copy(error))
 
     def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        """Wake the first receiver still waiting to look at the queue."""
+        self._hand_off(None)
 
-    def _hand_off(self, item: _Item) -> bool:
-        """Give ``item`` to the first receiver still waiting; False if none is."""
+    def _hand_off(self, item: _Item | None) -> bool:
+        """Give ``item`` (None: only a wake-up) to the first receiver still waiting; False if none is."""
         while self._waiters:
             waiter = self._waiters.pop(0)
             if not waiter.done():
