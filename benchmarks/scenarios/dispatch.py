@@ -30,7 +30,7 @@ __all__ = ["DISPATCH", "consumers"]
 
 
 class _Countdown:
-    """Counts dispatched messages; ``wait_for(n)`` returns once ``n`` more have been dispatched."""
+    """Counts dispatched messages: ``expect(n)`` before a send, then ``reached()`` once ``n`` more were dispatched."""
 
     def __init__(self) -> None:
         self.dispatched = 0
@@ -42,9 +42,11 @@ class _Countdown:
         if self.dispatched == self._target:
             self._reached.set()
 
-    async def wait_for(self, count: int, timeout: float) -> None:
+    def expect(self, count: int) -> None:
         self._target = self.dispatched + count
         self._reached.clear()
+
+    async def reached(self, timeout: float) -> None:
         await asyncio.wait_for(self._reached.wait(), timeout)
 
 
@@ -61,9 +63,9 @@ async def consumers(layer: Any, params: dict[str, Any], control: Control) -> Non
 
     async def send(first: int, count: int) -> None:
         for seq in range(first, first + count):
-            waiting = asyncio.ensure_future(countdown.wait_for(members, control.remaining()))
+            countdown.expect(members)
             await layer.group_send(group, make(seq))
-            await waiting
+            await countdown.reached(control.remaining())
 
     await send(0, params["warmup"])  # subscriptions live, caches and code paths warm
     started, cpu = time.monotonic(), cpu_seconds()
